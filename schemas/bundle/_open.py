@@ -1,0 +1,197 @@
+"""Opening a bundle (docs/spec/bundle-v1.md §9.2).
+
+The opener reads the header, unwraps the file key with the project key, checks the
+header MAC, verifies the device signature over header and manifest *before* trusting a
+byte of the payload, then streams records (into memory, within limits) and attachments
+(into a sink), checking each against the manifest. Any fault is one opaque
+:class:`~schemas.errors.BundleInvalid`; its ``reason`` is for the server's private log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ..errors import BundleInvalid, BundleReason
+from ..wire import Record, decode_record
+from ._header import LABEL_PAYLOAD, BundleHeader, hkdf, read_header
+from ._keys import RecipientKey
+from ._limits import DEFAULT_LIMITS, Limits
+from ._manifest import Manifest, decode_manifest, signed_message
+from ._sinks import AttachmentSink, DiscardSink
+from ._stream import StreamReader
+
+__all__ = ["OpenedBundle", "open_bundle"]
+
+DeviceKeys = Callable[[uuid.UUID], Ed25519PublicKey | None]
+
+
+@dataclass(frozen=True)
+class OpenedBundle:
+    header: BundleHeader
+    manifest: Manifest
+    records: tuple[Record, ...]
+    sha256: bytes
+    size: int
+
+    @property
+    def bundle_id(self) -> uuid.UUID:
+        return self.header.bundle_id
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenedBundle(bundle_id={self.bundle_id}, device_id={self.manifest.device_id}, "
+            f"records={len(self.records)}, attachments={len(self.manifest.attachments)})"
+        )
+
+
+class _Hashing:
+    def __init__(self, src: BinaryIO, limit: int) -> None:
+        self.src = src
+        self.h = hashlib.sha256()
+        self.n = 0
+        self.limit = limit
+
+    def read(self, n: int = -1) -> bytes:
+        b = self.src.read(n)
+        self.n += len(b)
+        if self.n > self.limit:
+            raise BundleInvalid(BundleReason.LIMIT_EXCEEDED, "bundle too large")
+        self.h.update(b)
+        return b
+
+
+def open_bundle(
+    src: BinaryIO,
+    *,
+    recipient: RecipientKey,
+    device_keys: DeviceKeys,
+    sink: AttachmentSink | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> OpenedBundle:
+    """Open, authenticate and check a bundle read from ``src``.
+
+    ``device_keys(device_id)`` returns the device's Ed25519 public key, or ``None`` if the
+    device is unknown. Attachments go to ``sink`` (by default verified and discarded).
+    """
+    sink = sink or DiscardSink()
+    try:
+        result = _open(src, recipient, device_keys, sink, limits)
+    except BaseException:
+        sink.abort()
+        raise
+    sink.commit()
+    return result
+
+
+def _open(
+    src: BinaryIO,
+    recipient: RecipientKey,
+    device_keys: DeviceKeys,
+    sink: AttachmentSink,
+    limits: Limits,
+) -> OpenedBundle:
+    reader = _Hashing(src, limits.max_bundle_bytes)
+    header = read_header(reader)  # type: ignore[arg-type]
+    file_key = header.unwrap(recipient)
+    stream = StreamReader(reader, hkdf(file_key, header.payload_nonce, LABEL_PAYLOAD))  # type: ignore[arg-type]
+    del file_key
+
+    (mlen,) = struct.unpack(">I", stream.read(4))
+    if mlen == 0:
+        raise BundleInvalid(BundleReason.MANIFEST_INVALID, "empty manifest")
+    if mlen > limits.max_manifest_bytes:
+        raise BundleInvalid(BundleReason.LIMIT_EXCEEDED, "manifest too large")
+    manifest_raw = stream.read(mlen)
+    try:
+        manifest = decode_manifest(manifest_raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+        raise BundleInvalid(BundleReason.MANIFEST_INVALID) from None
+    signature = stream.read(64)
+
+    device_key = device_keys(manifest.device_id)
+    if device_key is None:
+        raise BundleInvalid(BundleReason.UNKNOWN_DEVICE)
+    try:
+        device_key.verify(signature, signed_message(header.raw, manifest_raw))
+    except InvalidSignature:
+        raise BundleInvalid(BundleReason.SIGNATURE_INVALID) from None
+
+    _check_manifest(manifest, limits)
+
+    records: list[Record] = []
+    names: dict[uuid.UUID, set[str]] = {}
+    for a in manifest.attachments:
+        names.setdefault(a.record_id, set()).add(a.name)
+    for entry in manifest.records:
+        raw = stream.read(entry.size)
+        if hashlib.sha256(raw).digest() != entry.sha256:
+            raise BundleInvalid(BundleReason.MANIFEST_MISMATCH, "record hash")
+        try:
+            rec = decode_record(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise BundleInvalid(BundleReason.RECORD_INVALID) from None
+        if (rec.record_id, rec.version, rec.form_id, rec.form_version) != (
+            entry.record_id,
+            entry.version,
+            entry.form_id,
+            entry.form_version,
+        ) or set(rec.attachments) != names.get(rec.record_id, set()):
+            raise BundleInvalid(BundleReason.MANIFEST_MISMATCH, "record fields")
+        records.append(rec)
+
+    for att in manifest.attachments:
+        h = hashlib.sha256()
+        sink.begin(att)
+
+        def feed(b: memoryview, h: hashlib._Hash = h) -> None:
+            h.update(b)
+            sink.write(b)
+
+        stream.read_into(att.size, feed)
+        if h.digest() != att.sha256:
+            raise BundleInvalid(BundleReason.MANIFEST_MISMATCH, "attachment hash")
+        sink.end(att)
+
+    stream.finish()
+    return OpenedBundle(
+        header=header,
+        manifest=manifest,
+        records=tuple(records),
+        sha256=reader.h.digest(),
+        size=reader.n,
+    )
+
+
+def _check_manifest(m: Manifest, limits: Limits) -> None:
+    if not m.records:
+        raise BundleInvalid(BundleReason.MANIFEST_INVALID, "no records")
+    if len(m.records) > limits.max_records or len(m.attachments) > limits.max_attachments:
+        raise BundleInvalid(BundleReason.LIMIT_EXCEEDED, "too many entries")
+    total = 0
+    keys: set[tuple[uuid.UUID, int]] = set()
+    for r in m.records:
+        if r.size > limits.max_record_bytes:
+            raise BundleInvalid(BundleReason.LIMIT_EXCEEDED, "record too large")
+        total += r.size
+        if (r.record_id, r.version) in keys:
+            raise BundleInvalid(BundleReason.MANIFEST_INVALID, "duplicate record")
+        keys.add((r.record_id, r.version))
+    if total > limits.max_records_total_bytes:
+        raise BundleInvalid(BundleReason.LIMIT_EXCEEDED, "records too large")
+    record_ids = {r.record_id for r in m.records}
+    seen: set[tuple[uuid.UUID, str]] = set()
+    for a in m.attachments:
+        if a.size > limits.max_attachment_bytes:
+            raise BundleInvalid(BundleReason.LIMIT_EXCEEDED, "attachment too large")
+        if a.record_id not in record_ids or (a.record_id, a.name) in seen:
+            raise BundleInvalid(BundleReason.MANIFEST_INVALID, "attachment entry")
+        seen.add((a.record_id, a.name))

@@ -1,0 +1,350 @@
+"""Compiled response validation (docs/spec/survey-language.md §8).
+
+:class:`Validator` compiles a form once: a msgspec struct type per scope (the top level
+and each repeat group) checks types, unknown names and choice membership in C; compiled
+expression closures then decide relevance, required-when-relevant and constraints. Every
+problem is reported with its path (``$.detention[1].year``), never with the answer itself.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from ..errors import Problem, ResponseInvalid
+from ._expr import Compiled, Env, compile_node, parse, truthy
+from ._model import ANSWER_TYPES, Constraint, Form, Item, Text
+
+__all__ = ["MAX_TEXT_ANSWER", "Validator"]
+
+#: Longest text answer accepted, in characters.
+MAX_TEXT_ANSWER = 20_000
+YEAR_MIN, YEAR_MAX = 1900, 2100
+
+Check = Callable[[Any, Callable[[str], Any]], bool]
+
+
+class _Node:
+    __slots__ = (
+        "item",
+        "name",
+        "type",
+        "parent",
+        "rel",
+        "req",
+        "checks",
+        "choices",
+        "filter",
+        "scope",
+        "answerable",
+    )
+
+    def __init__(self, item: Item, parent: _Node | None) -> None:
+        self.item = item
+        self.name = item.name
+        self.type = item.type
+        self.parent = parent
+        self.rel: Compiled | None = compile_node(parse(item.relevant)) if item.relevant else None
+        self.req: bool | Compiled = (
+            compile_node(parse(item.required)) if isinstance(item.required, str) else item.required
+        )
+        self.checks: list[tuple[Check, Text]] = []
+        self.choices: dict[str, Mapping[str, str]] | None = None
+        self.filter: Compiled | None = (
+            compile_node(parse(item.choice_filter)) if item.choice_filter else None
+        )
+        self.scope: _Scope | None = None
+        self.answerable = item.type in ANSWER_TYPES
+
+
+class _Scope:
+    """The items answered in one mapping: the top level, or one instance of a repeat."""
+
+    def __init__(self, form: Form, items: tuple[Item, ...]) -> None:
+        self.nodes: list[_Node] = []
+        self.by_name: dict[str, _Node] = {}
+        self._collect(form, items, None)
+        fields: list[tuple[str, Any, Any]] = []
+        for n in self.nodes:
+            t = _field_type(form, n)
+            if t is not None:
+                fields.append((n.name, t | None, None))
+        self.struct: type[msgspec.Struct] = msgspec.defstruct(
+            "Answers", fields, forbid_unknown_fields=True, kw_only=True
+        )
+
+    def _collect(self, form: Form, items: tuple[Item, ...], parent: _Node | None) -> None:
+        for it in items:
+            node = _Node(it, parent)
+            if it.choices is not None:
+                node.choices = {c.value: c.properties for c in form.choices[it.choices]}
+            node.checks = [_compile_constraint(it, c) for c in it.constraints]
+            self.nodes.append(node)
+            self.by_name[it.name] = node
+            if it.type == "group":
+                self._collect(form, it.items, node)
+            elif it.type == "repeat":
+                node.scope = _Scope(form, it.items)
+
+
+def _field_type(form: Form, n: _Node) -> Any:
+    it = n.item
+    t = it.type
+    if t == "text":
+        return Annotated[str, msgspec.Meta(max_length=MAX_TEXT_ANSWER)]
+    if t == "integer":
+        return int
+    if t == "decimal":
+        return float
+    if t == "boolean":
+        return bool
+    if t == "date":
+        return datetime.date
+    if t == "year":
+        return Annotated[int, msgspec.Meta(ge=YEAR_MIN, le=YEAR_MAX)]
+    if t in ("select_one", "select_multiple"):
+        values = tuple(c.value for c in form.choices[it.choices or ""])
+        lit = Literal[values]  # type: ignore[valid-type]
+        return lit if t == "select_one" else Annotated[list[lit], msgspec.Meta(max_length=len(values))]  # type: ignore[valid-type]
+    if t == "repeat":
+        assert n.scope is not None
+        hi = it.max_count if it.max_count is not None else 1000
+        return Annotated[list[n.scope.struct], msgspec.Meta(max_length=hi)]  # type: ignore[name-defined]
+    return None  # note, group: no answer
+
+
+def _as_cmp(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, datetime.date) else v
+
+
+def _compile_constraint(it: Item, c: Constraint) -> tuple[Check, Text]:
+    kind = c.kind
+    if kind == "range":
+        lo, hi = c.min, c.max
+
+        def check_range(v: Any, _lookup: Callable[[str], Any]) -> bool:
+            v = _as_cmp(v)
+            return (lo is None or v >= lo) and (hi is None or v <= hi)
+
+        return check_range, c.message
+    if kind == "length":
+        mn, mx = c.min_length, c.max_length
+
+        def check_length(v: Any, _lookup: Callable[[str], Any]) -> bool:
+            n = len(v)
+            return (mn is None or n >= mn) and (mx is None or n <= mx)
+
+        return check_length, c.message
+    if kind == "pattern":
+        rx = re.compile(c.pattern or "")
+        return (lambda v, _l: rx.fullmatch(v) is not None), c.message
+    fn = compile_node(parse(c.expr or ""))
+    return (lambda v, lookup: truthy(fn(Env(lookup, dot=_as_cmp(v))))), c.message
+
+
+def _answered(v: Any) -> bool:
+    return v is not None and v != "" and v != []
+
+
+_TYPE_WORDS = {
+    "text": "text",
+    "integer": "a whole number",
+    "decimal": "a number",
+    "boolean": "true or false",
+    "date": "a date (YYYY-MM-DD)",
+    "year": f"a year ({YEAR_MIN}-{YEAR_MAX})",
+    "select_one": "one choice value",
+    "select_multiple": "a list of choice values",
+    "repeat": "a list of entries",
+}
+
+
+class _Frame:
+    """One evaluation of a scope against one mapping of answers."""
+
+    __slots__ = ("scope", "values", "outer", "bad", "memo", "path")
+
+    def __init__(
+        self,
+        scope: _Scope,
+        values: Mapping[str, Any],
+        outer: _Frame | None,
+        bad: set[str],
+        path: str,
+    ) -> None:
+        self.scope = scope
+        self.values = values
+        self.outer = outer
+        self.bad = bad
+        self.memo: dict[str, bool] = {}
+        self.path = path
+
+    def lookup(self, name: str) -> Any:
+        node = self.scope.by_name.get(name)
+        if node is None:
+            return self.outer.lookup(name) if self.outer is not None else None
+        if name in self.bad or not self.relevant(node):
+            return None
+        v = self.values.get(name)
+        if node.type == "repeat":
+            return v if isinstance(v, list) else []
+        return _as_cmp(v)
+
+    def relevant(self, node: _Node) -> bool:
+        r = self.memo.get(node.name)
+        if r is None:
+            r = (node.parent is None or self.relevant(node.parent)) and (
+                node.rel is None or truthy(node.rel(Env(self.lookup)))
+            )
+            self.memo[node.name] = r
+        return r
+
+
+class Validator:
+    """A form compiled for checking responses. Build once per form version; reuse."""
+
+    def __init__(self, form: Form) -> None:
+        self.form = form
+        self._top = _Scope(form, form.items)
+        self._lang = "en" if "en" in form.languages else form.default_language
+
+    @property
+    def answers_type(self) -> type[msgspec.Struct]:
+        """The msgspec struct type of a response's top-level answers."""
+        return self._top.struct
+
+    def check(self, answers: Mapping[str, Any]) -> None:
+        """Raise :class:`~schemas.errors.ResponseInvalid` with every problem, if any."""
+        problems = self.validate(answers)
+        if problems:
+            raise ResponseInvalid(problems, source=f"form '{self.form.id}' v{self.form.version}")
+
+    def validate(self, answers: Mapping[str, Any]) -> list[Problem]:
+        """Every problem of ``answers`` with its path; an empty list means valid."""
+        out: list[Problem] = []
+        if not isinstance(answers, Mapping):
+            return [Problem(path="$", code="type", message="answers must be a mapping")]
+        self._scope(self._top, answers, None, "$", out)
+        return out
+
+    # -- one scope ---------------------------------------------------------------------
+
+    def _scope(
+        self,
+        scope: _Scope,
+        values: Mapping[str, Any],
+        outer: _Frame | None,
+        path: str,
+        out: list[Problem],
+    ) -> None:
+        bad: set[str] = set()
+        try:
+            msgspec.convert(values, scope.struct, str_keys=True)
+        except msgspec.ValidationError:
+            bad = self._types(scope, values, path, out)
+        frame = _Frame(scope, values, outer, bad, path)
+        for node in scope.nodes:
+            name = node.name
+            if not node.answerable and node.type != "repeat":
+                continue
+            v = values.get(name)
+            p = f"{path}.{name}"
+            relevant = frame.relevant(node)
+            if name in bad:
+                continue
+            answered = _answered(v)
+            if not relevant:
+                if answered:
+                    out.append(_p(p, "not_relevant", "answered, but the question does not apply"))
+                continue
+            if not answered:
+                if node.type == "repeat":
+                    self._count(node, 0, p, out)
+                elif node.req is True or (
+                    callable(node.req) and truthy(node.req(Env(frame.lookup)))
+                ):
+                    out.append(_p(p, "required", "required, but not answered"))
+                continue
+            if node.type == "repeat":
+                assert node.scope is not None
+                self._count(node, len(v), p, out)
+                for i, inst in enumerate(v):
+                    self._scope(node.scope, inst, frame, f"{p}[{i}]", out)
+                continue
+            if node.type == "select_multiple" and len(set(v)) != len(v):
+                out.append(_p(p, "duplicate_choice", "a choice is selected twice"))
+            for check, message in node.checks:
+                if not check(v, frame.lookup):
+                    out.append(
+                        Problem(
+                            path=p,
+                            code="constraint",
+                            message=f"constraint not met: {self._msg(message)}",
+                            text=dict(message),
+                        )
+                    )
+            if node.filter is not None and node.choices is not None:
+                chosen = v if isinstance(v, list) else [v]
+                for c in chosen:
+                    env = Env(frame.lookup, props=node.choices.get(c, {}))
+                    if not truthy(node.filter(env)):
+                        out.append(_p(p, "choice_filtered", "a choice does not apply here"))
+                        break
+
+    def _count(self, node: _Node, n: int, p: str, out: list[Problem]) -> None:
+        lo, hi = node.item.min_count, node.item.max_count
+        if lo is not None and n < lo:
+            out.append(_p(p, "too_few", f"needs at least {lo} entr{'y' if lo == 1 else 'ies'}"))
+        if hi is not None and n > hi:
+            out.append(_p(p, "too_many", f"allows at most {hi} entr{'y' if hi == 1 else 'ies'}"))
+
+    def _types(
+        self, scope: _Scope, values: Mapping[str, Any], path: str, out: list[Problem]
+    ) -> set[str]:
+        """Slow path after msgspec refused the scope: find every type problem."""
+        bad: set[str] = set()
+        for key in values:
+            if not isinstance(key, str):
+                out.append(_p(path, "unknown_field", "answer names must be strings"))
+                continue
+            node = scope.by_name.get(key)
+            if node is None:
+                out.append(_p(f"{path}.{key}", "unknown_field", "no such question in this form"))
+            elif not node.answerable and node.type != "repeat":
+                if values[key] is not None:
+                    out.append(_p(f"{path}.{key}", "no_answer", f"a {node.type} takes no answer"))
+        for node in scope.nodes:
+            if node.name not in values or values[node.name] is None:
+                continue
+            t = _field_type(self.form, node)
+            if t is None:
+                continue
+            v = values[node.name]
+            if node.type == "repeat":
+                # Check the list shape here; each instance is checked in its own scope.
+                if not isinstance(v, list):
+                    out.append(_p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS['repeat']}"))
+                    bad.add(node.name)
+                elif not all(isinstance(x, Mapping) for x in v):
+                    out.append(_p(f"{path}.{node.name}", "type", "each entry must be a mapping"))
+                    bad.add(node.name)
+                continue
+            try:
+                msgspec.convert(v, t)
+            except msgspec.ValidationError:
+                out.append(
+                    _p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS[node.type]}")
+                )
+                bad.add(node.name)
+        return bad
+
+    def _msg(self, message: Text) -> str:
+        return message.get(self._lang) or next(iter(message.values()))
+
+
+def _p(path: str, code: str, message: str) -> Problem:
+    return Problem(path=path, code=code, message=message)

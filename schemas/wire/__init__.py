@@ -1,0 +1,5 @@
+"""Wire types both ends share (docs/spec/bundle-v1.md §7, docs/spec/api-v1.md)."""
+
+from ._record import Record, decode_record, encode_record
+
+__all__ = ["Record", "decode_record", "encode_record"]
