@@ -143,6 +143,8 @@ class _Structure:
                     fpath + "["
                 ):
                     drop = field != "items"
+                elif p.path == spath and p.code == "constraint_kind":
+                    drop = True  # the failed field would have decided the kind
                 elif field == "type" and (
                     p.path == spath
                     or (p.path.startswith(spath + ".") and not p.path.startswith(spath + ".items["))
@@ -385,6 +387,9 @@ class _Checker:
             return
         kind, t = kinds[0], it.type
         if kind == "range":
+            if isinstance(c.min, bool) or isinstance(c.max, bool):
+                self.out.add(p, "bad_bound", "a bound cannot be true or false")
+                return
             if t in ("integer", "decimal", "year"):
                 for k in ("min", "max"):
                     v = getattr(c, k)
@@ -397,12 +402,9 @@ class _Checker:
                         self.out.add(f"{p}.{k}", "bad_bound", "bound must be a date YYYY-MM-DD")
             else:
                 self.out.add(p, "constraint_type", f"range constraints do not apply to {t}")
-            if (
-                c.min is not None
-                and c.max is not None
-                and type(c.min) is type(c.max)
-                and c.min > c.max  # type: ignore[operator]
-            ):
+            both_numbers = isinstance(c.min, int | float) and isinstance(c.max, int | float)
+            both_dates = _is_iso_date(c.min) and _is_iso_date(c.max)
+            if (both_numbers or both_dates) and c.min > c.max:  # type: ignore[operator]
                 self.out.add(p, "bad_bound", "min is above max")
         elif kind == "length":
             if t not in ("text", "select_multiple"):
@@ -469,6 +471,47 @@ class _Checker:
                     f"refers to '{n.value}' inside repeat '{outside[-1]}' from outside it; "
                     f"use count(${{{outside[-1]}}}) or move the question",
                 )
+        self.check_literals(it, node, path, where)
+
+    def _choice_values(self, it: Item, n: Node) -> tuple[str, set[str]] | None:
+        """The choice list behind ``n`` if it reads a select answer (``${q}`` or ``.``)."""
+        target: Item | None = it if n.op == "dot" else None
+        if n.op == "ref" and n.value in self.by_name:
+            target = self.by_name[n.value][0]
+        if target is None or target.choices not in self.form.choices:
+            return None
+        name = target.choices or ""
+        return name, {c.value for c in self.form.choices[name]}
+
+    def check_literals(self, it: Item, node: Node, path: str, where: str) -> None:
+        """Catch misspelt choice values and choice properties: they load, but silently
+        make a question unreachable or every choice unavailable."""
+        for n in node.walk():
+            pairs: list[tuple[Node, Node]] = []
+            if n.op in ("=", "!="):
+                a, b = n.args
+                pairs = [(a, b), (b, a)]
+            elif n.op == "call" and n.value == "selected" and len(n.args) == 2:
+                pairs = [(n.args[0], n.args[1])]
+            for sel, lit in pairs:
+                if lit.op != "lit" or not isinstance(lit.value, str) or lit.value == "":
+                    continue
+                found = self._choice_values(it, sel)
+                if found and lit.value not in found[1]:
+                    self.out.add(
+                        path,
+                        "unknown_choice_value",
+                        f"'{lit.value}' is not a value of choice list '{found[0]}' "
+                        f"(character {lit.pos + 1})",
+                    )
+            if n.op == "prop" and where == "filter" and it.choices in self.form.choices:
+                props = {k for c in self.form.choices[it.choices or ""] for k in c.properties}
+                if n.value not in props:
+                    self.out.add(
+                        path,
+                        "unknown_property",
+                        f"no choice of list '{it.choices}' has a property '{n.value}'",
+                    )
 
     def check_identity(self) -> None:
         seen: dict[str, str] = {}

@@ -68,6 +68,8 @@ class _Scope:
         self.nodes: list[_Node] = []
         self.by_name: dict[str, _Node] = {}
         self._collect(form, items, None)
+        #: The nodes a response can answer (questions and repeats), in order.
+        self.checked = [n for n in self.nodes if n.answerable or n.type == "repeat"]
         fields: list[tuple[str, Any, Any]] = []
         for n in self.nodes:
             t = _field_type(form, n)
@@ -164,9 +166,15 @@ _TYPE_WORDS = {
 
 
 class _Frame:
-    """One evaluation of a scope against one mapping of answers."""
+    """One evaluation of a scope against one mapping of answers.
+
+    A frame is also the expression environment for relevance and required-if
+    expressions (it has ``lookup``, ``dot`` and ``props``, like :class:`Env`).
+    """
 
     __slots__ = ("scope", "values", "outer", "bad", "memo", "path")
+    dot = None
+    props: Mapping[str, str] = {}
 
     def __init__(
         self,
@@ -198,7 +206,7 @@ class _Frame:
         r = self.memo.get(node.name)
         if r is None:
             r = (node.parent is None or self.relevant(node.parent)) and (
-                node.rel is None or truthy(node.rel(Env(self.lookup)))
+                node.rel is None or truthy(node.rel(self))  # type: ignore[arg-type]
             )
             self.memo[node.name] = r
         return r
@@ -217,18 +225,25 @@ class Validator:
         """The msgspec struct type of a response's top-level answers."""
         return self._top.struct
 
-    def check(self, answers: Mapping[str, Any]) -> None:
+    def check(self, answers: Mapping[str, Any], *, stopped_early: bool = False) -> None:
         """Raise :class:`~schemas.errors.ResponseInvalid` with every problem, if any."""
-        problems = self.validate(answers)
+        problems = self.validate(answers, stopped_early=stopped_early)
         if problems:
             raise ResponseInvalid(problems, source=f"form '{self.form.id}' v{self.form.version}")
 
-    def validate(self, answers: Mapping[str, Any]) -> list[Problem]:
-        """Every problem of ``answers`` with its path; an empty list means valid."""
+    def validate(
+        self, answers: Mapping[str, Any], *, stopped_early: bool = False
+    ) -> list[Problem]:
+        """Every problem of ``answers`` with its path; an empty list means valid.
+
+        ``stopped_early`` is for an interview the respondent ended: unanswered required
+        questions and repeats below their minimum are then not problems; everything that
+        *was* answered is checked as usual.
+        """
         out: list[Problem] = []
         if not isinstance(answers, Mapping):
             return [Problem(path="$", code="type", message="answers must be a mapping")]
-        self._scope(self._top, answers, None, "$", out)
+        self._scope(self._top, answers, None, "$", out, stopped_early)
         return out
 
     # -- one scope ---------------------------------------------------------------------
@@ -240,6 +255,7 @@ class Validator:
         outer: _Frame | None,
         path: str,
         out: list[Problem],
+        stopped_early: bool = False,
     ) -> None:
         bad: set[str] = set()
         try:
@@ -247,33 +263,33 @@ class Validator:
         except msgspec.ValidationError:
             bad = self._types(scope, values, path, out)
         frame = _Frame(scope, values, outer, bad, path)
-        for node in scope.nodes:
+        for node in scope.checked:
             name = node.name
-            if not node.answerable and node.type != "repeat":
-                continue
             v = values.get(name)
-            p = f"{path}.{name}"
-            relevant = frame.relevant(node)
+            if v is None or v == "" or v == []:
+                # Unanswered: only a required question or a repeat with a minimum can be
+                # wrong, and only when relevant. Skip the relevance work otherwise.
+                if stopped_early or (node.req is False and not node.item.min_count):
+                    continue
+                if name in bad or not frame.relevant(node):
+                    continue
+                if node.type == "repeat":
+                    self._count(node, 0, f"{path}.{name}", out)
+                elif node.req is True or truthy(node.req(frame)):  # type: ignore[operator]
+                    out.append(_p(f"{path}.{name}", "required", "required, but not answered"))
+                continue
             if name in bad:
                 continue
-            answered = _answered(v)
-            if not relevant:
-                if answered:
-                    out.append(_p(p, "not_relevant", "answered, but the question does not apply"))
-                continue
-            if not answered:
-                if node.type == "repeat":
-                    self._count(node, 0, p, out)
-                elif node.req is True or (
-                    callable(node.req) and truthy(node.req(Env(frame.lookup)))
-                ):
-                    out.append(_p(p, "required", "required, but not answered"))
+            p = f"{path}.{name}"
+            if not frame.relevant(node):
+                out.append(_p(p, "not_relevant", "answered, but the question does not apply"))
                 continue
             if node.type == "repeat":
                 assert node.scope is not None
-                self._count(node, len(v), p, out)
+                if not stopped_early or len(v) > (node.item.max_count or len(v)):
+                    self._count(node, len(v), p, out)
                 for i, inst in enumerate(v):
-                    self._scope(node.scope, inst, frame, f"{p}[{i}]", out)
+                    self._scope(node.scope, inst, frame, f"{p}[{i}]", out, stopped_early)
                 continue
             if node.type == "select_multiple" and len(set(v)) != len(v):
                 out.append(_p(p, "duplicate_choice", "a choice is selected twice"))

@@ -33,6 +33,9 @@ class Record(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     lang: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}$")]
     answers: dict[str, Any]
     attachments: tuple[_NAME, ...] = ()
+    #: The respondent stopped the interview (their right at any question): required
+    #: questions left unanswered are then not errors (survey-language.md §8.1).
+    stopped_early: bool = False
 
     def __repr__(self) -> str:
         # Answers are testimony: never in a repr, a log line or a traceback.
