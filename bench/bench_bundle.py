@@ -125,27 +125,48 @@ def big_attachment(mb: int, path: str, phase: str) -> dict[str, float]:
 
     size = mb * 1024 * 1024
     project = RecipientKey.from_bytes(bytes(range(32)))
-    device = DeviceKey(uuid.UUID(int=1), __import__(
-        "cryptography.hazmat.primitives.asymmetric.ed25519", fromlist=["x"]
-    ).Ed25519PrivateKey.from_private_bytes(bytes(32)))
+    device = DeviceKey(
+        uuid.UUID(int=1),
+        __import__(
+            "cryptography.hazmat.primitives.asymmetric.ed25519", fromlist=["x"]
+        ).Ed25519PrivateKey.from_private_bytes(bytes(32)),
+    )
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     rec = Record(
-        record_id=uuid.UUID(int=2), version=1, form_id="f", form_version=1,
-        created_at=now, modified_at=now, lang="en", answers={}, attachments=("audio.ogg",),
+        record_id=uuid.UUID(int=2),
+        version=1,
+        form_id="f",
+        form_version=1,
+        created_at=now,
+        modified_at=now,
+        lang="en",
+        answers={},
+        attachments=("audio.ogg",),
     )
     t = time.perf_counter()
     if phase == "seal":
         with open(path, "wb") as f:
             seal_bundle(
-                f, records=[rec], device=device, recipients=[project.public()],
-                project_id=uuid.UUID(int=3), device_seq=1,
-                attachments=[Attachment(rec.record_id, "audio.ogg", "audio/ogg",
-                                        lambda: io.BufferedReader(Pattern(size)))],
+                f,
+                records=[rec],
+                device=device,
+                recipients=[project.public()],
+                project_id=uuid.UUID(int=3),
+                device_seq=1,
+                attachments=[
+                    Attachment(
+                        rec.record_id,
+                        "audio.ogg",
+                        "audio/ogg",
+                        lambda: io.BufferedReader(Pattern(size)),
+                    )
+                ],
             )
     else:
         with open(path, "rb") as f:
-            open_bundle(f, recipient=project, device_keys=lambda d: device.public,
-                        sink=DiscardSink())
+            open_bundle(
+                f, recipient=project, device_keys=lambda d: device.public, sink=DiscardSink()
+            )
     secs = time.perf_counter() - t
     rss_mb = peak_rss_mb()
     return {f"{phase}_seconds": secs, f"{phase}_peak_rss_mb": rss_mb}
@@ -166,9 +187,18 @@ def main() -> None:
     try:
         for phase in ("seal", "open"):
             out = subprocess.run(
-                [sys.executable, __file__, "--attachment-mb", str(args.attachment_mb),
-                 "--child", phase, path],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--attachment-mb",
+                    str(args.attachment_mb),
+                    "--child",
+                    phase,
+                    path,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
             print(json.dumps({"attachment_mb": args.attachment_mb, **json.loads(out)}))
     finally:

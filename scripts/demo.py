@@ -118,21 +118,28 @@ def main() -> int:
     assert opened.records == tuple(records), "records changed in transit"
     line("", "the records read back are exactly the records sealed")
     invalid = sum(1 for r in opened.records if validator.validate(r.answers))
-    line("validated", f"{len(opened.records) - invalid}/{len(opened.records)} records valid "
-         f"against {form.id} v{form.version}")
+    line(
+        "validated",
+        f"{len(opened.records) - invalid}/{len(opened.records)} records valid "
+        f"against {form.id} v{form.version}",
+    )
 
     tampered = bytearray(data)
     pos = rng.randrange(len(tampered))
     tampered[pos] ^= 0x01
     try:
-        open_bundle(io.BytesIO(bytes(tampered)), recipient=project, device_keys=lambda d: device.public)
+        open_bundle(
+            io.BytesIO(bytes(tampered)), recipient=project, device_keys=lambda d: device.public
+        )
         line("tamper check", "FAILED: a tampered bundle opened")
         return 1
     except BundleInvalid as e:
         line("tamper check", f"one bit flipped at byte {pos:,}: rejected ('{e}')")
         line("", f"(private reason, for the server log only: {e.reason.value})")
     try:
-        open_bundle(io.BytesIO(data), recipient=RecipientKey.generate(), device_keys=lambda d: device.public)
+        open_bundle(
+            io.BytesIO(data), recipient=RecipientKey.generate(), device_keys=lambda d: device.public
+        )
         line("wrong key", "FAILED: opened with another key")
         return 1
     except BundleInvalid:

@@ -34,23 +34,31 @@ def _forms_check(args: argparse.Namespace) -> int:
             status = 1
             continue
         items = len(form.walk())
-        print(f"{path}: ok: form '{form.id}' v{form.version}, {items} items, "
-              f"languages {', '.join(form.languages)}")
+        print(
+            f"{path}: ok: form '{form.id}' v{form.version}, {items} items, "
+            f"languages {', '.join(form.languages)}"
+        )
         for w in warnings:
             print(f"  warning: {w}")
     if status:
-        print("hint: fix every problem listed, then run `syncserver forms check` again",
-              file=sys.stderr)
+        print(
+            "hint: fix every problem listed, then run `syncserver forms check` again",
+            file=sys.stderr,
+        )
     return status
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="syncserver", description="sealsync sync server and admin tools")
+    p = argparse.ArgumentParser(
+        prog="syncserver", description="sealsync sync server and admin tools"
+    )
     p.add_argument("--version", action="version", version=f"sealsync {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     forms = sub.add_parser("forms", help="survey forms")
     fsub = forms.add_subparsers(dest="forms_command", metavar="ACTION")
-    check = fsub.add_parser("check", help="check form files (.toml, .yaml, .xlsx) and list every problem")
+    check = fsub.add_parser(
+        "check", help="check form files (.toml, .yaml, .xlsx) and list every problem"
+    )
     check.add_argument("files", nargs="+", metavar="FILE")
     check.set_defaults(func=_forms_check)
     return p

@@ -130,11 +130,7 @@ def build_header(
         raise ValueError("a recipient is listed twice")
     payload_nonce = rng(16)
     prefix = (
-        VERSION_LINE
-        + bundle_id.bytes
-        + project_id.bytes
-        + payload_nonce
-        + bytes([len(ordered)])
+        VERSION_LINE + bundle_id.bytes + project_id.bytes + payload_nonce + bytes([len(ordered)])
     )
     stanzas = []
     for r in ordered:

@@ -144,4 +144,3 @@ class StreamReader:
                 raise BundleInvalid(BundleReason.PAYLOAD_TRAILING)
             if not self._done:  # pragma: no cover - an empty non-final chunk is impossible
                 raise BundleInvalid(BundleReason.PAYLOAD_TRAILING)
-

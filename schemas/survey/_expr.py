@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ._regex import check_safe_pattern
 
@@ -306,6 +306,15 @@ def _arith(op: str, a: Value, b: Value) -> Value:
     return a % b
 
 
+class Scope(Protocol):
+    """What compiled expressions read: :class:`Env`, or a validator frame."""
+
+    dot: Value
+    props: Mapping[str, str]
+
+    def lookup(self, name: str) -> Value: ...
+
+
 class Env:
     """What an expression can see: answers in scope, the current answer, choice properties.
 
@@ -360,7 +369,7 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "if": (3, 3),
 }
 
-Compiled = Callable[[Env], Value]
+Compiled = Callable[[Scope], Value]
 
 
 def check_node(node: Node) -> list[tuple[int, str]]:

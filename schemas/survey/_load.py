@@ -115,7 +115,9 @@ class _Structure:
         for name, f in fields.items():
             if name not in raw:
                 if f.required:
-                    out.add(f"{path}.{name}", "missing_field", f"required field '{name}' is missing")
+                    out.add(
+                        f"{path}.{name}", "missing_field", f"required field '{name}' is missing"
+                    )
                     self.failed.append((path, name))
                     kwargs[name] = fallback[name]
                 continue
@@ -139,8 +141,10 @@ class _Structure:
             drop = False
             for spath, field in self.failed:
                 fpath = f"{spath}.{field}"
-                if p.path == fpath or p.path.startswith(fpath + ".") or p.path.startswith(
-                    fpath + "["
+                if (
+                    p.path == fpath
+                    or p.path.startswith(fpath + ".")
+                    or p.path.startswith(fpath + "[")
                 ):
                     drop = field != "items"
                 elif p.path == spath and p.code == "constraint_kind":
@@ -179,7 +183,7 @@ class _Structure:
             self.out.add(path, "too_deep", f"groups nested deeper than {MAX_DEPTH} levels")
             return None
         has_items = isinstance(raw, Mapping) and isinstance(raw.get("items"), list)
-        fallback = {
+        fallback: dict[str, Any] = {
             "name": f"_invalid_{len(self.failed)}",
             "type": "group" if has_items else "text",
             "label": {},
@@ -199,9 +203,7 @@ class _Structure:
         if not isinstance(raw, Mapping):
             out.add(path, "type", "expected a table of choice lists")
             return {}
-        return {
-            str(k): self.list_of(self.choice)(v, f"{path}.{k}", out) for k, v in raw.items()
-        }
+        return {str(k): self.list_of(self.choice)(v, f"{path}.{k}", out) for k, v in raw.items()}
 
     def form(self, raw: Any) -> Form | None:
         fallback = {
@@ -279,7 +281,7 @@ class _Checker:
         self.collect(f.items, "$.items", ())
         if len(self.by_name) > MAX_ITEMS:
             self.out.add("$.items", "too_many_items", f"more than {MAX_ITEMS} items")
-        for name, (it, path, parents) in self.by_name.items():
+        for it, path, parents in self.by_name.values():
             self.check_item(it, path, parents)
         self.check_identity()
         self.check_cycles()
@@ -318,7 +320,9 @@ class _Checker:
     def check_item(self, it: Item, p: str, parents: tuple[Item, ...]) -> None:
         t = it.type
         if not _NAME.fullmatch(it.name):
-            self.out.add(f"{p}.name", "bad_name", "names are 1-64 of A-Z a-z 0-9 _, not a digit first")
+            self.out.add(
+                f"{p}.name", "bad_name", "names are 1-64 of A-Z a-z 0-9 _, not a digit first"
+            )
         self.text(it.label, f"{p}.label")
         self.text(it.hint, f"{p}.hint", required=False)
         if t in CONTAINER_TYPES:
@@ -366,9 +370,7 @@ class _Checker:
             self.expr(it, it.choice_filter, f"{p}.choice_filter", parents, where="filter")
         self.deps[it.name] = deps
 
-    def check_constraint(
-        self, it: Item, c: Constraint, p: str, parents: tuple[Item, ...]
-    ) -> None:
+    def check_constraint(self, it: Item, c: Constraint, p: str, parents: tuple[Item, ...]) -> None:
         self.text(c.message, f"{p}.message")
         kinds = [
             k
@@ -393,7 +395,9 @@ class _Checker:
             if t in ("integer", "decimal", "year"):
                 for k in ("min", "max"):
                     v = getattr(c, k)
-                    if v is not None and (isinstance(v, str) or (t != "decimal" and isinstance(v, float))):
+                    if v is not None and (
+                        isinstance(v, str) or (t != "decimal" and isinstance(v, float))
+                    ):
                         self.out.add(f"{p}.{k}", "bad_bound", f"bound must be a number for {t}")
             elif t == "date":
                 for k in ("min", "max"):
@@ -443,7 +447,9 @@ class _Checker:
         own_repeats = {p.name for p in parents if p.type == "repeat"}
         for n in node.walk():
             if n.op == "dot" and where != "constraint":
-                self.out.add(path, "expr_dot", "'.' (this answer) is only meaningful in constraints")
+                self.out.add(
+                    path, "expr_dot", "'.' (this answer) is only meaningful in constraints"
+                )
             if n.op == "prop" and where != "filter":
                 self.out.add(
                     path, "expr_name", f"bare name '{n.value}': write ${{{n.value}}} for a question"
@@ -521,11 +527,15 @@ class _Checker:
                 continue
             if role in seen:
                 self.out.add(
-                    f"{p}.identity", "duplicate_identity", f"role '{role}' already on '{seen[role]}'"
+                    f"{p}.identity",
+                    "duplicate_identity",
+                    f"role '{role}' already on '{seen[role]}'",
                 )
             seen[role] = name
             if not it.sensitive:
-                self.out.add(f"{p}.sensitive", "identity_not_sensitive", "identity fields must be sensitive")
+                self.out.add(
+                    f"{p}.sensitive", "identity_not_sensitive", "identity fields must be sensitive"
+                )
             if it.type not in _IDENTITY_TYPES.get(role, set()):
                 want = " or ".join(sorted(_IDENTITY_TYPES[role]))
                 self.out.add(f"{p}.identity", "identity_type", f"role '{role}' needs a {want}")
@@ -622,7 +632,13 @@ def load_form(source: str | Path | bytes, *, fmt: str | None = None) -> Form:
             size = path.stat().st_size
             if size > MAX_FORM_BYTES:
                 raise FormInvalid(
-                    [Problem(path="$", code="too_large", message=f"form file over {MAX_FORM_BYTES} bytes")],
+                    [
+                        Problem(
+                            path="$",
+                            code="too_large",
+                            message=f"form file over {MAX_FORM_BYTES} bytes",
+                        )
+                    ],
                     source=name,
                 )
             data = path.read_bytes()
@@ -662,7 +678,9 @@ def _decode(data: bytes, fmt: str, name: str | None) -> Any:
                 )
             return yaml.safe_load(text)
     except tomllib.TOMLDecodeError as e:
-        raise FormInvalid([Problem(path="$", code="syntax", message=f"TOML: {e}")], source=name) from None
+        raise FormInvalid(
+            [Problem(path="$", code="syntax", message=f"TOML: {e}")], source=name
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

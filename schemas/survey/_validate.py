@@ -110,8 +110,10 @@ def _field_type(form: Form, n: _Node) -> Any:
         return Annotated[int, msgspec.Meta(ge=YEAR_MIN, le=YEAR_MAX)]
     if t in ("select_one", "select_multiple"):
         values = tuple(c.value for c in form.choices[it.choices or ""])
-        lit = Literal[values]  # type: ignore[valid-type]
-        return lit if t == "select_one" else Annotated[list[lit], msgspec.Meta(max_length=len(values))]  # type: ignore[valid-type]
+        lit: Any = Literal[values]
+        if t == "select_one":
+            return lit
+        return Annotated[list[lit], msgspec.Meta(max_length=len(values))]
     if t == "repeat":
         assert n.scope is not None
         hi = it.max_count if it.max_count is not None else 1000
@@ -206,7 +208,7 @@ class _Frame:
         r = self.memo.get(node.name)
         if r is None:
             r = (node.parent is None or self.relevant(node.parent)) and (
-                node.rel is None or truthy(node.rel(self))  # type: ignore[arg-type]
+                node.rel is None or truthy(node.rel(self))
             )
             self.memo[node.name] = r
         return r
@@ -231,9 +233,7 @@ class Validator:
         if problems:
             raise ResponseInvalid(problems, source=f"form '{self.form.id}' v{self.form.version}")
 
-    def validate(
-        self, answers: Mapping[str, Any], *, stopped_early: bool = False
-    ) -> list[Problem]:
+    def validate(self, answers: Mapping[str, Any], *, stopped_early: bool = False) -> list[Problem]:
         """Every problem of ``answers`` with its path; an empty list means valid.
 
         ``stopped_early`` is for an interview the respondent ended: unanswered required
@@ -275,7 +275,7 @@ class Validator:
                     continue
                 if node.type == "repeat":
                     self._count(node, 0, f"{path}.{name}", out)
-                elif node.req is True or truthy(node.req(frame)):  # type: ignore[operator]
+                elif node.req is True or (callable(node.req) and truthy(node.req(frame))):
                     out.append(_p(f"{path}.{name}", "required", "required, but not answered"))
                 continue
             if name in bad:
@@ -343,7 +343,9 @@ class Validator:
             if node.type == "repeat":
                 # Check the list shape here; each instance is checked in its own scope.
                 if not isinstance(v, list):
-                    out.append(_p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS['repeat']}"))
+                    out.append(
+                        _p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS['repeat']}")
+                    )
                     bad.add(node.name)
                 elif not all(isinstance(x, Mapping) for x in v):
                     out.append(_p(f"{path}.{node.name}", "type", "each entry must be a mapping"))
@@ -352,9 +354,7 @@ class Validator:
             try:
                 msgspec.convert(v, t)
             except msgspec.ValidationError:
-                out.append(
-                    _p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS[node.type]}")
-                )
+                out.append(_p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS[node.type]}"))
                 bad.add(node.name)
         return bad
 

@@ -9,6 +9,7 @@ surname and given-name syllables; they describe no real person.
 from __future__ import annotations
 
 import datetime
+import importlib
 import random
 from typing import Any
 
@@ -30,8 +31,8 @@ _GIVEN = list("영철명수남순옥희정성혁광일금은미경진철호현�
 
 def _sample_pattern(pattern: str, rng: random.Random) -> str | None:
     """A random string matching a simple pattern (classes, literals, bounded repeats)."""
-    from re import _constants as c
-    from re import _parser as p
+    c: Any = importlib.import_module("re._constants")
+    p: Any = importlib.import_module("re._parser")
 
     def gen(items: Any) -> str:
         out = []
