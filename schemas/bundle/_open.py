@@ -139,14 +139,19 @@ def _open(
             rec = decode_record(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
             raise BundleInvalid(BundleReason.RECORD_INVALID) from None
+        except RecursionError:  # answers nested beyond what the decoder can follow
+            raise BundleInvalid(BundleReason.RECORD_INVALID, "nested too deeply") from None
         if (rec.record_id, rec.version, rec.form_id, rec.form_version) != (
             entry.record_id,
             entry.version,
             entry.form_id,
             entry.form_version,
-        ) or set(rec.attachments) != names.get(rec.record_id, set()):
+        ) or not set(rec.attachments) <= names.get(rec.record_id, set()):
             raise BundleInvalid(BundleReason.MANIFEST_MISMATCH, "record fields")
         records.append(rec)
+    listed = {(r.record_id, n) for r in records for n in r.attachments}
+    if any((a.record_id, a.name) not in listed for a in manifest.attachments):
+        raise BundleInvalid(BundleReason.MANIFEST_MISMATCH, "attachment named by no record")
 
     for att in manifest.attachments:
         h = hashlib.sha256()

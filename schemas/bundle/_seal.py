@@ -23,8 +23,8 @@ import msgspec
 
 from ..errors import SealError
 from ..ids import Clock, Rng, new_id
-from ..wire import Record, encode_record
-from ._header import FILE_KEY_SIZE, LABEL_PAYLOAD, build_header, hkdf
+from ..wire import Record, decode_record, encode_record
+from ._header import FILE_KEY_SIZE, LABEL_PAYLOAD, MAX_STANZAS, build_header, hkdf
 from ._keys import DeviceKey, RecipientPublicKey
 from ._limits import DEFAULT_LIMITS, Limits
 from ._manifest import AttachmentEntry, Manifest, RecordEntry, encode_manifest, signed_message
@@ -106,7 +106,19 @@ def seal_bundle(
     if not 1 <= device_seq < 2**63:
         raise SealError("device_seq must be a positive integer")
 
-    encoded = [encode_record(r) for r in records]
+    encoded = []
+    for r in records:
+        # Struct constructors do not validate; check each record exactly as the opener
+        # will decode it, so that nothing is sealed that cannot be opened.
+        try:
+            raw = encode_record(r)
+            decode_record(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, TypeError) as e:
+            where = str(e).split(" - at ")[-1] if " - at " in str(e) else "a field"
+            raise SealError(f"record {r.record_id} is not a valid record ({where})") from None
+        except RecursionError:
+            raise SealError(f"record {r.record_id} has answers nested too deeply") from None
+        encoded.append(raw)
     seen: set[tuple[uuid.UUID, int]] = set()
     total = 0
     for r, raw in zip(records, encoded, strict=True):
@@ -119,17 +131,18 @@ def seal_bundle(
     if total > limits.max_records_total_bytes:
         raise SealError(f"records total over {limits.max_records_total_bytes} bytes")
 
-    by_record: dict[uuid.UUID, set[str]] = {}
+    # Attachments belong to a record id; every version of that record in the bundle may
+    # name them, and each must be named by at least one (bundle-v1.md §7).
+    given: set[tuple[uuid.UUID, str]] = set()
     for a in attachments:
-        names = by_record.setdefault(a.record_id, set())
-        if a.name in names:
+        if (a.record_id, a.name) in given:
             raise SealError(f"attachment {a.name!r} appears twice on record {a.record_id}")
-        names.add(a.name)
-    for r in records:
-        if set(r.attachments) != by_record.pop(r.record_id, set()):
-            raise SealError(f"record {r.record_id} lists other attachments than were given")
-    if by_record:
-        raise SealError("an attachment belongs to no record in this bundle")
+        given.add((a.record_id, a.name))
+    named = {(r.record_id, n) for r in records for n in r.attachments}
+    if named - given:
+        raise SealError("a record names an attachment that was not given")
+    if given - named:
+        raise SealError("an attachment is named by no record in this bundle")
 
     att_entries = []
     for a in attachments:
@@ -175,6 +188,10 @@ def seal_bundle(
     if len(manifest_raw) > limits.max_manifest_bytes:
         raise SealError(f"manifest over {limits.max_manifest_bytes} bytes")
 
+    if not 1 <= len(recipients) <= MAX_STANZAS:
+        raise SealError(f"a bundle is sealed to 1 to {MAX_STANZAS} recipients")
+    if len({r.key_id for r in recipients}) != len(recipients):
+        raise SealError("a recipient is listed twice")
     file_key = rng(FILE_KEY_SIZE)
     bundle_id = new_id(clock=clock, rng=rng)
     header = build_header(

@@ -16,12 +16,13 @@ from ._model import (
     form_digest,
 )
 from ._validate import Validator
-from .xlsform import import_xlsform
+from .xlsform import ImportResult, import_xlsform
 
 __all__ = [
     "ANSWER_TYPES",
     "IDENTITY_ROLES",
     "Choice",
+    "ImportResult",
     "Constraint",
     "Form",
     "Item",

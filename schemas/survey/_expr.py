@@ -30,6 +30,7 @@ __all__ = [
 
 MAX_EXPR_LENGTH = 2000
 MAX_DEPTH = 40
+MAX_TREE_DEPTH = 200
 
 Value = Any  # None | bool | int | float | str | list[str] | list[dict]
 
@@ -243,7 +244,16 @@ def parse(src: str) -> Node:
         raise ExprSyntaxError(f"expression longer than {MAX_EXPR_LENGTH} characters", 0)
     if not src.strip():
         raise ExprSyntaxError("empty expression", 0)
-    return _Parser(src).parse()
+    node = _Parser(src).parse()
+    # Operator chains (a + b + c ...) grow the tree without nesting in the source; bound
+    # the depth of the tree itself so that walking and compiling it cannot recurse deep.
+    stack = [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        if d > MAX_TREE_DEPTH:
+            raise ExprSyntaxError(f"expression too complex (over {MAX_TREE_DEPTH} levels)", n.pos)
+        stack.extend((a, d + 1) for a in n.args)
+    return node
 
 
 # ---------------------------------------------------------------------------- semantics

@@ -21,15 +21,24 @@ _POSITIVE = Annotated[int, msgspec.Meta(ge=1, lt=2**31)]
 _NAME = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 
 
-class Record(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One version of one response."""
+_UTC = Annotated[datetime.datetime, msgspec.Meta(tz=True)]
+
+
+class Record(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
+    """One version of one response.
+
+    Fields at their default are not encoded (``omit_defaults``), so appending an optional
+    field never changes the bytes of records that do not use it.
+    """
 
     record_id: uuid.UUID
     version: _POSITIVE
     form_id: _FORM_ID
     form_version: _POSITIVE
-    created_at: datetime.datetime
-    modified_at: datetime.datetime
+    created_at: _UTC
+    modified_at: _UTC
     lang: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}$")]
     answers: dict[str, Any]
     attachments: tuple[_NAME, ...] = ()
