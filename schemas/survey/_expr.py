@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._regex import check_safe_pattern
+from ._regex import check_safe_pattern, compile_pattern
 
 __all__ = [
     "MAX_EXPR_LENGTH",
@@ -303,17 +303,26 @@ def _order(op: str, a: Value, b: Value) -> bool:
 def _arith(op: str, a: Value, b: Value) -> Value:
     if not (_is_num(a) and _is_num(b)):
         return None
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if b == 0:
+    try:
+        if op == "+":
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif b == 0:
+            return None
+        elif op == "div":
+            r = a / b
+        else:  # XPath mod: the sign follows the dividend (-7 mod 3 = -1)
+            r = math.fmod(a, b)
+            if isinstance(a, int) and isinstance(b, int):
+                r = int(r)
+    except OverflowError:
         return None
-    if op == "div":
-        return a / b
-    return a % b
+    if isinstance(r, float) and not math.isfinite(r):
+        return None
+    return r
 
 
 class Scope(Protocol):
@@ -459,7 +468,7 @@ def compile_node(node: Node) -> Compiled:
         return lambda env: _string_length(a(env))
     if fn == "regex":
         a = args[0]
-        rx = re.compile(node.args[1].value)
+        rx = compile_pattern(node.args[1].value)
         return lambda env: isinstance(v := a(env), str) and rx.fullmatch(v) is not None
     if fn == "not":
         (a,) = args

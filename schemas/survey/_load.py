@@ -140,6 +140,11 @@ class _Structure:
         for p in problems:
             drop = False
             for spath, field in self.failed:
+                if field == "*":
+                    drop = p.path == spath or p.path.startswith((spath + ".", spath + "["))
+                    if drop:
+                        break
+                    continue
                 fpath = f"{spath}.{field}"
                 if (
                     p.path == fpath
@@ -181,7 +186,9 @@ class _Structure:
     def item(self, raw: Any, path: str, depth: int = 0) -> Item | None:
         if depth > MAX_DEPTH:
             self.out.add(path, "too_deep", f"groups nested deeper than {MAX_DEPTH} levels")
-            return None
+            # A stand-in keeps the parent from looking empty; its own problems are dropped.
+            self.failed.append((path, "*"))
+            return Item(name=f"_invalid_{len(self.failed)}", type="note", label={})
         has_items = isinstance(raw, Mapping) and isinstance(raw.get("items"), list)
         fallback: dict[str, Any] = {
             "name": f"_invalid_{len(self.failed)}",
@@ -361,11 +368,13 @@ class _Checker:
                 self.out.add(p, "not_answerable", f"a {t} holds no data to mark sensitive")
         for i, c in enumerate(it.constraints):
             self.check_constraint(it, c, f"{p}.constraints[{i}]", parents)
+        # Only relevance decides whether an answer counts (is read as non-null), so only
+        # relevance dependencies can form a cycle; required-if reads but is never read.
         deps: set[str] = set()
         if it.relevant is not None:
             deps |= self.expr(it, it.relevant, f"{p}.relevant", parents, where="relevant")
         if isinstance(it.required, str):
-            deps |= self.expr(it, it.required, f"{p}.required", parents, where="required")
+            self.expr(it, it.required, f"{p}.required", parents, where="required")
         if it.choice_filter is not None:
             self.expr(it, it.choice_filter, f"{p}.choice_filter", parents, where="filter")
         self.deps[it.name] = deps
@@ -417,6 +426,9 @@ class _Checker:
                 v = getattr(c, k)
                 if v is not None and v < 0:
                     self.out.add(f"{p}.{k}", "bad_bound", "lengths cannot be negative")
+            if c.min_length is not None and c.max_length is not None:
+                if c.min_length > c.max_length:
+                    self.out.add(p, "bad_bound", "min_length is above max_length")
         elif kind == "pattern":
             if t != "text":
                 self.out.add(p, "constraint_type", f"pattern constraints do not apply to {t}")
@@ -544,8 +556,8 @@ class _Checker:
         assert set(_IDENTITY_TYPES) == set(IDENTITY_ROLES)
 
     def check_cycles(self) -> None:
-        # A question's relevance (and required-if) read other answers; an answer counts only
-        # where its question is relevant. So "x depends on y" includes y's group ancestors.
+        # A question's relevance reads other answers; an answer counts only where its
+        # question is relevant. So "x depends on y" includes x's enclosing group.
         graph: dict[str, set[str]] = {}
         for name, (_it, _p, parents) in self.by_name.items():
             edges = set(self.deps.get(name, ()))
@@ -584,14 +596,18 @@ class _Checker:
                     stack.append((nxt, sorted(graph[nxt])))
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _is_iso_date(v: object) -> bool:
-    if not isinstance(v, str):
+    """``YYYY-MM-DD`` and a real day (not a week date such as 2020-W01-1)."""
+    if not isinstance(v, str) or not _ISO_DATE.fullmatch(v):
         return False
     try:
         datetime.date.fromisoformat(v)
     except ValueError:
         return False
-    return len(v) == 10
+    return True
 
 
 # ---------------------------------------------------------------------------- entry points
@@ -666,25 +682,44 @@ def _decode(data: bytes, fmt: str, name: str | None) -> Any:
             [Problem(path="$", code="encoding", message=f"not UTF-8 (byte {e.start})")],
             source=name,
         ) from None
+    if fmt not in ("toml", "yaml"):
+        raise ValueError(f"unknown form format {fmt!r}; use 'toml' or 'yaml'")
     try:
         if fmt == "toml":
             return tomllib.loads(text)
-        if fmt == "yaml":
-            # Aliases let a small file expand into an exponential tree: refuse them.
-            if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(text)):
-                raise FormInvalid(
-                    [Problem(path="$", code="yaml_alias", message="YAML aliases are not allowed")],
-                    source=name,
-                )
-            return yaml.safe_load(text)
+        # Aliases let a small file expand into an exponential tree: refuse them.
+        if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(text)):
+            raise FormInvalid(
+                [Problem(path="$", code="yaml_alias", message="YAML aliases are not allowed")],
+                source=name,
+            )
+        return yaml.safe_load(text)
     except tomllib.TOMLDecodeError as e:
         raise FormInvalid(
             [Problem(path="$", code="syntax", message=f"TOML: {e}")], source=name
         ) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise FormInvalid(
             [Problem(path="$", code="syntax", message=f"YAML syntax error{where}")], source=name
         ) from None
-    raise ValueError(f"unknown form format {fmt!r}; use 'toml' or 'yaml'")
+    except RecursionError:
+        raise FormInvalid(
+            [Problem(path="$", code="too_deep", message="document nested too deeply")],
+            source=name,
+        ) from None
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError):
+        # PyYAML's constructors raise plain errors for values such as 2021-02-30 or
+        # !!int "x"; hostile input must still end as one FormInvalid.
+        raise FormInvalid(
+            [
+                Problem(
+                    path="$",
+                    code="syntax",
+                    message="YAML value cannot be read (a bad "
+                    "date, number or tag); quote it as a string",
+                )
+            ],
+            source=name,
+        ) from None

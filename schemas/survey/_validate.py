@@ -9,7 +9,6 @@ problem is reported with its path (``$.detention[1].year``), never with the answ
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -18,12 +17,15 @@ import msgspec
 from ..errors import Problem, ResponseInvalid
 from ._expr import Compiled, Env, compile_node, parse, truthy
 from ._model import ANSWER_TYPES, Constraint, Form, Item, Text
+from ._regex import compile_pattern
 
 __all__ = ["MAX_TEXT_ANSWER", "Validator"]
 
 #: Longest text answer accepted, in characters.
 MAX_TEXT_ANSWER = 20_000
 YEAR_MIN, YEAR_MAX = 1900, 2100
+#: Numbers are bounded to what every JSON and msgpack peer represents exactly.
+MAX_NUMBER = 2**53
 
 Check = Callable[[Any, Callable[[str], Any]], bool]
 
@@ -70,6 +72,7 @@ class _Scope:
         self._collect(form, items, None)
         #: The nodes a response can answer (questions and repeats), in order.
         self.checked = [n for n in self.nodes if n.answerable or n.type == "repeat"]
+        self.lists = [n for n in self.nodes if n.type in ("select_multiple", "repeat")]
         fields: list[tuple[str, Any, Any]] = []
         for n in self.nodes:
             t = _field_type(form, n)
@@ -99,9 +102,9 @@ def _field_type(form: Form, n: _Node) -> Any:
     if t == "text":
         return Annotated[str, msgspec.Meta(max_length=MAX_TEXT_ANSWER)]
     if t == "integer":
-        return int
+        return Annotated[int, msgspec.Meta(ge=-MAX_NUMBER, le=MAX_NUMBER)]
     if t == "decimal":
-        return float
+        return Annotated[float, msgspec.Meta(ge=-MAX_NUMBER, le=MAX_NUMBER)]
     if t == "boolean":
         return bool
     if t == "date":
@@ -110,9 +113,11 @@ def _field_type(form: Form, n: _Node) -> Any:
         return Annotated[int, msgspec.Meta(ge=YEAR_MIN, le=YEAR_MAX)]
     if t in ("select_one", "select_multiple"):
         values = tuple(c.value for c in form.choices[it.choices or ""])
-        lit: Any = Literal[values]
         if t == "select_one":
-            return lit
+            # "" is accepted as "unanswered", as it is for text.
+            one: Any = Literal[(*values, "")]
+            return one
+        lit: Any = Literal[values]
         return Annotated[list[lit], msgspec.Meta(max_length=len(values))]
     if t == "repeat":
         assert n.scope is not None
@@ -144,7 +149,7 @@ def _compile_constraint(it: Item, c: Constraint) -> tuple[Check, Text]:
 
         return check_length, c.message
     if kind == "pattern":
-        rx = re.compile(c.pattern or "")
+        rx = compile_pattern(c.pattern or "")
         return (lambda v, _l: rx.fullmatch(v) is not None), c.message
     fn = compile_node(parse(c.expr or ""))
     return (lambda v, lookup: truthy(fn(Env(lookup, dot=_as_cmp(v))))), c.message
@@ -156,8 +161,8 @@ def _answered(v: Any) -> bool:
 
 _TYPE_WORDS = {
     "text": "text",
-    "integer": "a whole number",
-    "decimal": "a number",
+    "integer": "a whole number within ±2^53",
+    "decimal": "a finite number within ±2^53",
     "boolean": "true or false",
     "date": "a date (YYYY-MM-DD)",
     "year": f"a year ({YEAR_MIN}-{YEAR_MAX})",
@@ -262,6 +267,13 @@ class Validator:
             msgspec.convert(values, scope.struct, str_keys=True)
         except msgspec.ValidationError:
             bad = self._types(scope, values, path, out)
+        for node in scope.lists:
+            # msgspec accepts tuples and sets where lists are declared; answers come from
+            # msgpack as lists, and expressions rely on it, so other containers are refused.
+            v = values.get(node.name)
+            if v is not None and not isinstance(v, list) and node.name not in bad:
+                out.append(_p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS[node.type]}"))
+                bad.add(node.name)
         frame = _Frame(scope, values, outer, bad, path)
         for node in scope.checked:
             name = node.name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import random
+import re
 from typing import Any
 
 from ._expr import Env, truthy
@@ -70,7 +71,7 @@ def _sample_pattern(pattern: str, rng: random.Random) -> str | None:
 
     try:
         return gen(p.parse(pattern))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, re.error):
         return None
 
 
