@@ -1,4 +1,4 @@
-"""sealsync.schemas: the contracts the field kit and the server share.
+"""sealsync.schemas: the contracts the field kit and the server share (docs/spec/).
 
 Subpackages: :mod:`schemas.survey` (the survey definition language), :mod:`schemas.bundle`
 (bundle format v1), :mod:`schemas.wire` (wire types) and :mod:`schemas.forms` (the

@@ -1,4 +1,4 @@
-"""Errors raised by :mod:`schemas`.
+"""Errors raised by :mod:`schemas` (docs/spec/bundle-v1.md §10, survey-language.md §8, §10).
 
 One tree, rooted at :class:`SchemaError`::
 

@@ -1,4 +1,4 @@
-"""Time-ordered identifiers (UUIDv7, RFC 9562 §5.7).
+"""Time-ordered identifiers (UUIDv7, RFC 9562 §5.7; docs/spec/bundle-v1.md §4).
 
 Bundle ids and record ids are UUIDv7 so that the central store inserts them in roughly
 increasing order. The clock and the randomness are injectable so that test vectors are

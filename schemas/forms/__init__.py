@@ -1,4 +1,4 @@
-"""Forms shipped with sealsync (``schemas/forms/*.toml``)."""
+"""Forms shipped with sealsync (``schemas/forms/*.toml``, docs/spec/survey-language.md)."""
 
 from __future__ import annotations
 

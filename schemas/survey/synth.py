@@ -1,4 +1,4 @@
-"""Synthetic responses for any form: for demos, tests and benchmarks, never for real data.
+"""Synthetic responses (docs/spec/survey-language.md §8) for demos, tests and benchmarks.
 
 :func:`synthesize` walks a form in order, answering every relevant question with a
 plausible random value that satisfies its type, choice list, filter and constraints, and

@@ -841,18 +841,22 @@ class _Importer:
             return "", None, ("unsupported_type", f"type '{_show(t)}' is not supported: {reason}")
         return "", None, ("unknown_type", f"unknown type '{_show(t)}': use one of {_SUPPORTED}")
 
+    def has_columns(self, sheet: str, **cols: _Col | None) -> bool:
+        """Report each required column that is missing; true if none is."""
+        for base, col in cols.items():
+            if col is None:
+                self.problem(
+                    _row_at(sheet, 1, base),
+                    "missing_column",
+                    f"the {sheet} sheet has no '{base}' column: add it",
+                )
+        return all(c is not None for c in cols.values())
+
     def survey(self) -> list[Item]:
         sheet = self.sheets["survey"]
         h = self.headers["survey"]
         tcol, ncol = h.single.get("type"), h.single.get("name")
-        for base, col in (("type", tcol), ("name", ncol)):
-            if col is None:
-                self.problem(
-                    _row_at("survey", 1, base),
-                    "missing_column",
-                    f"the survey sheet has no '{base}' column: add it",
-                )
-        if tcol is None or ncol is None:
+        if not self.has_columns("survey", type=tcol, name=ncol) or tcol is None or ncol is None:
             return []
         root = _Frame("root", "$", 0, None, {})
         stack = [root]
@@ -1031,14 +1035,11 @@ class _Importer:
             return {}
         h = self.headers["choices"]
         lcol, ncol = h.single.get("list_name"), h.single.get("name")
-        for base, c in (("list_name", lcol), ("name", ncol)):
-            if c is None:
-                self.problem(
-                    _row_at("choices", 1, base),
-                    "missing_column",
-                    f"the choices sheet has no '{base}' column: add it",
-                )
-        if lcol is None or ncol is None:
+        if (
+            not self.has_columns("choices", list_name=lcol, name=ncol)
+            or lcol is None
+            or ncol is None
+        ):
             return {}
         lists: dict[str, list[Choice]] = {}
         for row, values in sheet.rows:
