@@ -1,4 +1,5 @@
-"""Errors raised by :mod:`schemas` (docs/spec/bundle-v1.md §10, survey-language.md §8, §10).
+"""Errors raised by :mod:`schemas` (docs/spec/bundle-v1.md §10, survey-language.md §8, §10,
+audit-log-v1.md §10).
 
 One tree, rooted at :class:`SchemaError`::
 
@@ -6,15 +7,25 @@ One tree, rooted at :class:`SchemaError`::
      ├── FormInvalid          a form definition (TOML, YAML, XLSForm) has problems;
      │                        ``.problems`` lists every one of them with its path
      ├── ResponseInvalid      a response breaks its form; ``.problems`` lists them all
-     └── BundleError
-          ├── BundleInvalid   a bundle cannot be opened: one opaque error for every cause
-          └── SealError       a bundle cannot be sealed (bad input on the sealing side)
+     ├── BundleError
+     │    ├── BundleInvalid   a bundle cannot be opened: one opaque error for every cause
+     │    └── SealError       a bundle cannot be sealed (bad input on the sealing side)
+     ├── CertificateInvalid   a device certificate does not verify; ``.reason`` says why
+     └── TlogError            the audit log does not check out (audit-log-v1.md §10)
+          ├── LogProofInvalid     an inclusion or consistency proof does not verify
+          ├── VerifierKeyInvalid  a verifier key string is malformed or inconsistent
+          └── NoteInvalid         a signed note is malformed, non-canonical or unsigned;
+               │                  ``.reason`` (a NoteReason) names the rule it broke
+               └── CheckpointInvalid   the same, for a note that must be a checkpoint
 
 Messages never carry an answer, a key or a passphrase: a problem names the *path* of the
 offending field and what rule it broke, not the value. :class:`BundleInvalid` is opaque
 on purpose (like Fernet's ``InvalidToken``): ``str()`` and ``repr()`` say only that the
 bundle could not be opened; the precise cause is on ``.reason`` for the server's private
 log and the quarantine record, and must never be sent to the uploader.
+
+The audit-log errors are not opaque: the log is public to those who verify it, and an
+auditor needs to know *what* failed (which proof, which rule of the note format).
 """
 
 from __future__ import annotations
@@ -27,11 +38,18 @@ __all__ = [
     "BundleError",
     "BundleInvalid",
     "BundleReason",
+    "CertificateInvalid",
+    "CheckpointInvalid",
     "FormInvalid",
+    "LogProofInvalid",
+    "NoteInvalid",
+    "NoteReason",
     "Problem",
     "ResponseInvalid",
     "SchemaError",
     "SealError",
+    "TlogError",
+    "VerifierKeyInvalid",
 ]
 
 
@@ -131,3 +149,68 @@ class BundleInvalid(BundleError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (BundleInvalid, (self.reason, self.detail))
+
+
+class CertificateInvalid(SchemaError):
+    """A device certificate is not valid: bad signature, malformed, expired, not yet valid
+    or for another project. ``.reason`` names which, for logs and the administrator."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"device certificate invalid ({reason})")
+
+
+class TlogError(SchemaError):
+    """Root of audit-log verification errors (docs/spec/audit-log-v1.md §10)."""
+
+
+class LogProofInvalid(TlogError):
+    """An inclusion or consistency proof does not verify; the message says which check.
+
+    Raised for every way a proof can fail, including malformed inputs (a hash that is
+    not 32 bytes, an index outside the tree): proofs come from the network and a
+    verifier treats them all alike. Next step for a person: fetch a fresh proof; if it
+    fails again, the log has misbehaved and the two checkpoints are the evidence.
+    """
+
+
+class VerifierKeyInvalid(TlogError):
+    """A verifier key string (``<name>+<key id>+<base64 key>``) cannot be used."""
+
+
+class NoteReason(enum.Enum):
+    """Which rule of the signed-note or checkpoint format a note broke (§8, §9, §10)."""
+
+    OVERSIZED = "note larger than 1 MiB"
+    NOT_UTF8 = "note is not valid UTF-8"
+    CONTROL_CHARACTER = "control character other than newline (e.g. a carriage return)"
+    MALFORMED_NOTE = "no blank line before the signatures, or no signature lines"
+    MALFORMED_SIGNATURE = "malformed signature line"
+    TOO_MANY_SIGNATURES = "more than 100 signature lines"
+    DUPLICATE_SIGNATURE = "two signatures by the same known key"
+    SIGNATURE_INVALID = "a signature by a known key does not verify"
+    NO_KNOWN_SIGNATURE = "no signature by a known key"
+    MALFORMED_CHECKPOINT = "checkpoint text is not origin, size, root and extension lines"
+    BAD_TREE_SIZE = "tree size is not canonical decimal in 0..2^64-1"
+    BAD_ROOT_HASH = "root hash is not canonical base64 of 32 bytes"
+    ORIGIN_MISMATCH = "origin differs from the key name or the expected origin"
+
+
+class NoteInvalid(TlogError):
+    """A signed note was rejected; ``.reason`` is the rule it broke, ``.detail`` where.
+
+    Next step for a person: a note is rejected whole, never partly trusted; fetch it
+    again from the server and, if it is rejected again, report it with the note text.
+    """
+
+    def __init__(self, reason: NoteReason, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.reason, self.detail))
+
+
+class CheckpointInvalid(NoteInvalid):
+    """A checkpoint was rejected: as a signed note or as a checkpoint body (§9)."""

@@ -1,19 +1,39 @@
 """`syncserver`: the admin command line (thin: it parses arguments and calls libraries).
 
-At this stage it offers `syncserver forms check`, which data managers use to check a
-form (TOML, YAML or XLSForm) before publishing it; issue #3 adds the service itself.
+Secrets never come from the command line: the passphrase is read from a prompt, from
+``--passphrase-file`` or from ``SEALSYNC_PASSPHRASE``; a key file is named with
+``--key-file``. Every :class:`~syncserver.errors.SyncServerError` ends as exit code 1
+with its message and a hint.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import getpass
+import os
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from schemas import __version__
-from schemas.errors import FormInvalid
+from schemas.errors import FormInvalid, SchemaError
 from schemas.survey import Form, import_xlsform, load_form
+from schemas.wire import EnrollmentRequest
+
+from . import devices
+from .errors import SyncServerError
+from .identity import Secret
+from .project import Project, init_project, open_project
+
+MAX_REQUEST_FILE = 64 * 1024
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _load(path: Path) -> tuple[Form, list[str]]:
@@ -48,12 +68,176 @@ def _forms_check(args: argparse.Namespace) -> int:
     return status
 
 
+# -- secrets -----------------------------------------------------------------------------
+
+
+def _secret(args: argparse.Namespace, *, confirm: bool = False) -> Secret:
+    if getattr(args, "key_file", None):
+        try:
+            return Secret(key_file=Path(args.key_file).read_bytes()[:33])
+        except OSError as e:
+            raise SyncServerError(f"cannot read the key file ({e.strerror})") from None
+    if getattr(args, "passphrase_file", None):
+        try:
+            text = Path(args.passphrase_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise SyncServerError("cannot read the passphrase file") from None
+        return Secret(passphrase=text.rstrip("\r\n"))
+    env = os.environ.get("SEALSYNC_PASSPHRASE")
+    if env:
+        return Secret(passphrase=env)
+    if not sys.stdin.isatty():
+        raise SyncServerError(
+            "no passphrase given",
+            hint="use --passphrase-file, --key-file or SEALSYNC_PASSPHRASE when not at a terminal",
+        )
+    first = getpass.getpass("project passphrase: ")
+    if confirm:
+        if len(first) < 12:
+            raise SyncServerError("passphrase too short", hint="use at least 12 characters")
+        if getpass.getpass("again: ") != first:
+            raise SyncServerError("the passphrases differ", hint="run the command again")
+    return Secret(passphrase=first)
+
+
+def _project(args: argparse.Namespace) -> Project:
+    return open_project(Path(args.dir), _secret(args))
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def _init(args: argparse.Namespace) -> int:
+    project = init_project(Path(args.directory), _secret(args, confirm=True))
+    try:
+        print(f"project {project.project_id} created in {args.directory}")
+        print(f"  recipient key id  {project.identity.recipient_public.key_id.hex()}")
+        print(f"  log origin        {project.log_origin}")
+        print("next: `syncserver devices token --label NAME` to enroll a device")
+    finally:
+        project.close()
+    return 0
+
+
+def _devices_token(args: argparse.Namespace) -> int:
+    project = _project(args)
+    try:
+        token = devices.create_token(project, args.label, now=_now())
+    finally:
+        project.close()
+    hours = project.config.devices.token_hours
+    print(token)
+    print(
+        f"(one-time enrollment token, valid {hours} h; it is not stored and not shown again)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _devices_enroll_file(args: argparse.Namespace) -> int:
+    try:
+        data = Path(args.request).read_bytes()[: MAX_REQUEST_FILE + 1]
+        if len(data) > MAX_REQUEST_FILE:
+            raise ValueError
+        request = msgspec.json.decode(data, type=EnrollmentRequest)
+    except OSError as e:
+        raise SyncServerError(f"cannot read the request file ({e.strerror})") from None
+    except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
+        raise SyncServerError(
+            "the request file is not an enrollment request",
+            hint="create it on the device with `collector enroll --request FILE`",
+        ) from None
+    project = _project(args)
+    try:
+        response = devices.enroll(project, request, how="file", now=_now())
+    finally:
+        project.close()
+    out = Path(args.output)
+    out.write_bytes(msgspec.json.encode(response))
+    print(f"device enrolled; carry {out} back to the device: `collector enroll --file {out}`")
+    return 0
+
+
+def _devices_list(args: argparse.Namespace) -> int:
+    project = _project(args)
+    try:
+        rows = devices.list_devices(project)
+    finally:
+        project.close()
+    if not rows:
+        print("no devices enrolled")
+    for d in rows:
+        state = f"revoked {d.revoked:%Y-%m-%d}" if d.revoked else f"valid to {d.not_after:%Y-%m-%d}"
+        print(f"{d.serial:>4}  {d.device_id}  {d.label:<20}  {d.how:<5}  {state}  seq {d.last_seq}")
+    return 0
+
+
+def _devices_revoke(args: argparse.Namespace) -> int:
+    try:
+        device_id = uuid.UUID(args.device_id)
+    except ValueError:
+        raise SyncServerError(
+            "not a device id", hint="copy it from `syncserver devices list`"
+        ) from None
+    project = _project(args)
+    try:
+        devices.revoke(project, device_id, args.reason, now=_now())
+    finally:
+        project.close()
+    print(f"device {device_id} revoked; its later bundles will be quarantined")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def _secret_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from FILE")
+    g.add_argument("--key-file", metavar="FILE", help="unlock with a 32-byte key file")
+
+
+def _project_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dir",
+        default=os.environ.get("SEALSYNC_DIR", "."),
+        help="project directory (default: $SEALSYNC_DIR or .)",
+    )
+    _secret_options(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="syncserver", description="sealsync sync server and admin tools"
     )
     p.add_argument("--version", action="version", version=f"sealsync {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = sub.add_parser("init", help="create a project: config, sealed keys, store")
+    init.add_argument("directory", metavar="DIR")
+    _secret_options(init)
+    init.set_defaults(func=_init)
+
+    dev = sub.add_parser("devices", help="enroll, list and revoke devices")
+    dsub = dev.add_subparsers(dest="devices_command", metavar="ACTION")
+    tok = dsub.add_parser("token", help="make a one-time enrollment token")
+    tok.add_argument("--label", required=True, help="what the token is for (not a person's name)")
+    _project_options(tok)
+    tok.set_defaults(func=_devices_token)
+    ef = dsub.add_parser("enroll-file", help="enroll an offline device from its request file")
+    ef.add_argument("request", metavar="REQUEST")
+    ef.add_argument("-o", "--output", required=True, metavar="RESPONSE")
+    _project_options(ef)
+    ef.set_defaults(func=_devices_enroll_file)
+    ls = dsub.add_parser("list", help="list enrolled devices")
+    _project_options(ls)
+    ls.set_defaults(func=_devices_list)
+    rv = dsub.add_parser("revoke", help="revoke a device")
+    rv.add_argument("device_id", metavar="DEVICE_ID")
+    rv.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    _project_options(rv)
+    rv.set_defaults(func=_devices_revoke)
+
     forms = sub.add_parser("forms", help="survey forms")
     fsub = forms.add_subparsers(dest="forms_command", metavar="ACTION")
     check = fsub.add_parser(
@@ -71,7 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    code: int = func(args)
+    try:
+        code: int = func(args)
+    except (SyncServerError, SchemaError) as e:
+        print(f"syncserver: {e}", file=sys.stderr)
+        return 1
     return code
 
 

@@ -19,6 +19,7 @@ from schemas.errors import FormInvalid, Problem
 from schemas.survey import Choice, Constraint, Form, Item, load_form
 from schemas.survey import xlsform as xlsform_module
 from schemas.survey.xlsform import ImportResult, import_xlsform
+from schemas.survey.xlsform import _workbook as xlsform_workbook
 
 ROUND_TRIP_TOML = """
 id = "roundtrip-form"
@@ -893,14 +894,14 @@ def test_size_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert exc.value.source == "big.xlsx"
 
     bomb = _zip({"xl/worksheets/sheet1.xml": b"\x00" * (2 * 1024 * 1024)})
-    monkeypatch.setattr(xlsform_module, "MAX_UNZIPPED_BYTES", 1024 * 1024)
+    monkeypatch.setattr(xlsform_workbook, "MAX_UNZIPPED_BYTES", 1024 * 1024)
     with pytest.raises(FormInvalid) as exc:
         import_xlsform(bomb)
     assert problems_of(exc) == [("$", "too_large")]
 
 
 def test_row_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(xlsform_module, "MAX_XLSFORM_ROWS", 10)
+    monkeypatch.setattr(xlsform_workbook, "MAX_XLSFORM_ROWS", 10)
     rows: Rows = [["type", "name", "label"]]
     rows += [["text", f"q{i}", "Q"] for i in range(20)]
     with pytest.raises(FormInvalid) as exc:

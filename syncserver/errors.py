@@ -1,0 +1,88 @@
+"""Errors raised by :mod:`syncserver`.
+
+One tree, rooted at :class:`SyncServerError`. Each error carries its HTTP meaning
+(``status``) and a ``hint`` that says what to do next; one middleware renders every error
+body the same way (docs/spec/api-v1.md §2)::
+
+    SyncServerError (500)
+     ├── ConfigError (500)              a config file or setting is unusable
+     ├── IdentityError (500)            the project identity cannot be read
+     │    └── PassphraseRejected (401)  wrong passphrase or key file
+     ├── ProjectExists (409)            init over an existing project
+     ├── ProjectMissing (404)           no project at that directory
+     ├── StoreError (500)               the store cannot be opened, read or written
+     └── DeviceError (400)              enrollment or device management refused
+          ├── TokenInvalid (401)        enrollment token unknown, used or expired
+          └── DeviceUnknown (404)       no such device
+
+Messages never carry a passphrase, a key, an answer or a reason a bundle failed to open.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "IdentityError",
+    "PassphraseRejected",
+    "ProjectExists",
+    "ProjectMissing",
+    "DeviceError",
+    "DeviceUnknown",
+    "StoreError",
+    "SyncServerError",
+    "TokenInvalid",
+]
+
+
+class SyncServerError(Exception):
+    """Root of every syncserver error."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\nhint: {hint}")
+
+
+class ConfigError(SyncServerError):
+    code = "config"
+
+
+class IdentityError(SyncServerError):
+    code = "identity"
+
+
+class PassphraseRejected(IdentityError):
+    status = 401
+    code = "passphrase_rejected"
+
+
+class ProjectExists(SyncServerError):
+    status = 409
+    code = "project_exists"
+
+
+class ProjectMissing(SyncServerError):
+    status = 404
+    code = "project_missing"
+
+
+class StoreError(SyncServerError):
+    code = "store"
+
+
+class DeviceError(SyncServerError):
+    status = 400
+    code = "device"
+
+
+class TokenInvalid(DeviceError):
+    status = 401
+    code = "token_invalid"
+
+
+class DeviceUnknown(DeviceError):
+    status = 404
+    code = "device_unknown"

@@ -1,0 +1,128 @@
+"""The SQLite schema of the central store, with numbered migrations.
+
+Ids are stored as 16-byte blobs (UUIDv7 where sealsync makes them, so inserts are
+roughly in order), times as Unix milliseconds. Tokens are stored only as SHA-256 hashes.
+Sensitive answers are stored encrypted (issue #3, "identity fields kept out of plain
+columns"); nothing in this schema holds a passphrase or a private key.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+MIGRATIONS: list[str] = [
+    # 1: the whole first schema
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) STRICT;
+
+    CREATE TABLE devices (
+        device_id      BLOB PRIMARY KEY,
+        serial         INTEGER NOT NULL UNIQUE,
+        label          TEXT NOT NULL,
+        public_key     BLOB NOT NULL UNIQUE,
+        certificate    BLOB NOT NULL,
+        not_before_ms  INTEGER NOT NULL,
+        not_after_ms   INTEGER NOT NULL,
+        enrolled_ms    INTEGER NOT NULL,
+        enrolled_how   TEXT NOT NULL CHECK (enrolled_how IN ('token', 'file')),
+        revoked_ms     INTEGER,
+        revoke_reason  TEXT,
+        last_seq       INTEGER NOT NULL DEFAULT 0,
+        last_bundle    BLOB
+    ) STRICT;
+
+    CREATE TABLE enroll_tokens (
+        token_hash  BLOB PRIMARY KEY,
+        label       TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        expires_ms  INTEGER NOT NULL,
+        used_ms     INTEGER,
+        device_id   BLOB REFERENCES devices(device_id)
+    ) STRICT;
+
+    CREATE TABLE admin_tokens (
+        token_hash  BLOB PRIMARY KEY,
+        role        TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'auditor')),
+        label       TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        revoked_ms  INTEGER
+    ) STRICT;
+
+    CREATE TABLE forms (
+        form_id       TEXT NOT NULL,
+        version       INTEGER NOT NULL,
+        digest        TEXT NOT NULL,
+        document      BLOB NOT NULL,
+        published_ms  INTEGER NOT NULL,
+        PRIMARY KEY (form_id, version)
+    ) STRICT;
+
+    CREATE TABLE uploads (
+        bundle_id     BLOB PRIMARY KEY,
+        device_id     BLOB NOT NULL REFERENCES devices(device_id),
+        size          INTEGER NOT NULL,
+        sha256        BLOB NOT NULL,
+        received      INTEGER NOT NULL DEFAULT 0,
+        created_ms    INTEGER NOT NULL,
+        completed_ms  INTEGER
+    ) STRICT;
+
+    CREATE TABLE bundles (
+        bundle_id    BLOB PRIMARY KEY,
+        sha256       BLOB NOT NULL,
+        size         INTEGER NOT NULL,
+        device_id    BLOB NOT NULL,
+        received_ms  INTEGER NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('stored', 'accepted', 'quarantined')),
+        receipt      BLOB,
+        audit_index  INTEGER
+    ) STRICT;
+
+    CREATE TABLE records (
+        record_id     BLOB NOT NULL,
+        version       INTEGER NOT NULL,
+        form_id       TEXT NOT NULL,
+        form_version  INTEGER NOT NULL,
+        sha256        BLOB NOT NULL,
+        bundle_id     BLOB NOT NULL REFERENCES bundles(bundle_id),
+        device_id     BLOB NOT NULL,
+        answers       BLOB NOT NULL,
+        sealed        BLOB,
+        review        TEXT NOT NULL DEFAULT 'received'
+                      CHECK (review IN ('received', 'has_issues', 'approved', 'rejected')),
+        status        TEXT NOT NULL DEFAULT 'current'
+                      CHECK (status IN ('current', 'superseded', 'conflict')),
+        received_ms   INTEGER NOT NULL,
+        PRIMARY KEY (record_id, version, sha256)
+    ) STRICT;
+    CREATE INDEX records_form ON records(form_id, form_version, status);
+
+    CREATE TABLE quarantine (
+        id           INTEGER PRIMARY KEY,
+        bundle_id    BLOB NOT NULL,
+        record_id    BLOB,
+        version      INTEGER,
+        reason       TEXT NOT NULL,
+        problems     BLOB,
+        created_ms   INTEGER NOT NULL,
+        released_ms  INTEGER
+    ) STRICT;
+
+    CREATE TABLE audit (
+        idx         INTEGER PRIMARY KEY,
+        entry       BLOB NOT NULL,
+        leaf_hash   BLOB NOT NULL
+    ) STRICT;
+
+    CREATE TABLE checkpoints (
+        size        INTEGER PRIMARY KEY,
+        note        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+    ) STRICT;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

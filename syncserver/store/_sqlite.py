@@ -1,0 +1,141 @@
+"""The SQLite store: WAL, one writer thread, readers in a pool.
+
+Every write runs in one thread, in one transaction, and commits with
+``synchronous=FULL``: when :meth:`SqliteStore.write` returns, the change is on disk.
+Readers use their own connections in a small thread pool, so they never wait for the
+writer (WAL). Library code passes plain functions ``fn(conn) -> T``; the store runs them
+where they belong. Low-level ``sqlite3`` errors never leave this module unwrapped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from ..errors import StoreError
+from ._schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+
+def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 10000")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+class SqliteStore:
+    """The central store on SQLite. Open with :meth:`open`, close with :meth:`close`."""
+
+    def __init__(self, path: Path, readers: int = 4) -> None:
+        self.path = path
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="store-reader")
+        self._local = threading.local()
+        self._writer: sqlite3.Connection | None = None
+        self._readers: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def open(self) -> SqliteStore:
+        """Open (creating and migrating if needed). Synchronous: call before serving."""
+        try:
+            self._writer = _connect(self.path)
+            self._migrate(self._writer)
+        except sqlite3.Error as e:
+            raise StoreError(
+                f"cannot open the store {self.path.name} ({e})",
+                hint="check the project directory and its permissions",
+            ) from None
+        return self
+
+    def close(self) -> None:
+        self._writer_pool.shutdown(wait=True)
+        self._reader_pool.shutdown(wait=True)
+        with self._lock:
+            for c in self._readers:
+                c.close()
+            self._readers.clear()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        (have,) = conn.execute("PRAGMA user_version").fetchone()
+        if have > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store was written by a newer sealsync (schema {have})",
+                hint="upgrade sealsync before opening this project",
+            )
+        for n in range(have, SCHEMA_VERSION):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _statements(MIGRATIONS[n]):
+                    conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {n + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    # -- running work -------------------------------------------------------------------
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction, committed durably. Caller's thread."""
+        conn = self._writer
+        if conn is None:
+            raise StoreError("the store is closed")
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+            except sqlite3.Error as e:
+                raise StoreError(f"store write failed ({e.__class__.__name__})") from None
+
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        try:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise StoreError(f"store read failed ({e.__class__.__name__})") from None
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_pool, self.write_sync, fn)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool, self.read_sync, fn)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (our scripts hold no ';' in literals)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
