@@ -11,9 +11,17 @@ body the same way (docs/spec/api-v1.md §2)::
      ├── ProjectExists (409)            init over an existing project
      ├── ProjectMissing (404)           no project at that directory
      ├── StoreError (500)               the store cannot be opened, read or written
-     └── DeviceError (400)              enrollment or device management refused
-          ├── TokenInvalid (401)        enrollment token unknown, used or expired
-          └── DeviceUnknown (404)       no such device
+     ├── DeviceError (400)              enrollment or device management refused
+     │    ├── TokenInvalid (401)        enrollment token unknown, used or expired
+     │    └── DeviceUnknown (404)       no such device
+     └── RequestError (400)             an API request that cannot be served
+          ├── BadRequest (400)          malformed body or header
+          ├── AuthFailed (401)          missing, stale, replayed or wrong signature
+          ├── NotFound (404)
+          ├── UploadConflict (409)      same bundle id, other bytes; or wrong offset
+          ├── TooLarge (413)            over a size limit
+          ├── Unprocessable (422)       well-formed, but wrong (e.g. size or hash mismatch)
+          └── RateLimited (429)         too many requests or uploads at once
 
 Messages never carry a passphrase, a key, an answer or a reason a bundle failed to open.
 """
@@ -31,6 +39,14 @@ __all__ = [
     "StoreError",
     "SyncServerError",
     "TokenInvalid",
+    "AuthFailed",
+    "BadRequest",
+    "NotFound",
+    "RateLimited",
+    "RequestError",
+    "TooLarge",
+    "Unprocessable",
+    "UploadConflict",
 ]
 
 
@@ -40,9 +56,18 @@ class SyncServerError(Exception):
     status = 500
     code = "internal"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.message = message
         self.hint = hint
+        self.retry_after = retry_after
+        self.headers = headers or {}
         super().__init__(message if hint is None else f"{message}\nhint: {hint}")
 
 
@@ -86,3 +111,42 @@ class TokenInvalid(DeviceError):
 class DeviceUnknown(DeviceError):
     status = 404
     code = "device_unknown"
+
+
+class RequestError(SyncServerError):
+    status = 400
+    code = "bad_request"
+
+
+class BadRequest(RequestError):
+    pass
+
+
+class AuthFailed(RequestError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(RequestError):
+    status = 404
+    code = "not_found"
+
+
+class UploadConflict(RequestError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(RequestError):
+    status = 413
+    code = "too_large"
+
+
+class Unprocessable(RequestError):
+    status = 422
+    code = "unprocessable"
+
+
+class RateLimited(RequestError):
+    status = 429
+    code = "rate_limited"

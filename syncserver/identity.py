@@ -55,6 +55,7 @@ class _Plain(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     project_id: uuid.UUID
     x25519: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
     ed25519: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    store_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 
 
 class _Sealed(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -86,14 +87,20 @@ class Secret:
 
 @dataclass(frozen=True, repr=False)
 class ProjectIdentity:
+    """The project's keys. ``store_key`` encrypts sensitive answers in the store."""
+
     project_id: uuid.UUID
     recipient: RecipientKey
     signing: Ed25519PrivateKey
+    store_key: bytes = field(repr=False)
 
     @classmethod
     def generate(cls, project_id: uuid.UUID | None = None) -> ProjectIdentity:
         return cls(
-            project_id or uuid.uuid4(), RecipientKey.generate(), Ed25519PrivateKey.generate()
+            project_id or uuid.uuid4(),
+            RecipientKey.generate(),
+            Ed25519PrivateKey.generate(),
+            os.urandom(32),
         )
 
     @property
@@ -144,6 +151,7 @@ def save_identity(
             project_id=identity.project_id,
             x25519=identity.recipient.private.private_bytes_raw(),
             ed25519=identity.signing.private_bytes_raw(),
+            store_key=identity.store_key,
         )
     )
     nonce = os.urandom(12)
@@ -193,6 +201,7 @@ def load_identity(path: Path, secret: Secret) -> ProjectIdentity:
         project_id=p.project_id,
         recipient=RecipientKey(X25519PrivateKey.from_private_bytes(p.x25519)),
         signing=Ed25519PrivateKey.from_private_bytes(p.ed25519),
+        store_key=p.store_key,
     )
 
 

@@ -1,5 +1,13 @@
 """Wire types both ends share (docs/spec/bundle-v1.md §7, docs/spec/api-v1.md)."""
 
+from ._auth import (
+    H_DEVICE,
+    H_SIGNATURE,
+    H_TIMESTAMP,
+    REQUEST_LABEL,
+    request_message,
+    sign_request_headers,
+)
 from ._enroll import (
     ENROLL_LABEL,
     EnrollmentRequest,
@@ -9,9 +17,18 @@ from ._enroll import (
 )
 from ._errors import ErrorBody, ErrorDetail
 from ._record import Record, decode_record, encode_record
+from ._upload import UploadCreate, UploadState
 
 __all__ = [
     "ENROLL_LABEL",
+    "H_DEVICE",
+    "H_SIGNATURE",
+    "H_TIMESTAMP",
+    "REQUEST_LABEL",
+    "UploadCreate",
+    "UploadState",
+    "request_message",
+    "sign_request_headers",
     "EnrollmentRequest",
     "EnrollmentResponse",
     "ErrorBody",

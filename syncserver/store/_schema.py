@@ -65,7 +65,6 @@ MIGRATIONS: list[str] = [
         device_id     BLOB NOT NULL REFERENCES devices(device_id),
         size          INTEGER NOT NULL,
         sha256        BLOB NOT NULL,
-        received      INTEGER NOT NULL DEFAULT 0,
         created_ms    INTEGER NOT NULL,
         completed_ms  INTEGER
     ) STRICT;

@@ -23,3 +23,42 @@ def device_request(
     key = Ed25519PrivateKey.generate()
     pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return key, sign_request(EnrollmentRequest(public_key=pub, label=label, token=token), key)
+
+
+def make_record(form, answers, *, record_id=None, version=1):  # type: ignore[no-untyped-def]
+    """A synthetic record of ``form`` with ``answers``."""
+    import datetime as _dt
+
+    from schemas.ids import new_id
+    from schemas.wire import Record
+
+    t = _dt.datetime(2026, 11, 1, tzinfo=_dt.UTC)
+    return Record(
+        record_id=record_id or new_id(),
+        version=version,
+        form_id=form.id,
+        form_version=form.version,
+        created_at=t,
+        modified_at=t + _dt.timedelta(minutes=version),
+        lang="ko",
+        answers=answers,
+    )
+
+
+def seal_for(project, device_key, device_id, records, seq=1, prev=bytes(32)) -> bytes:  # type: ignore[no-untyped-def]
+    """Seal ``records`` as enrolled device ``device_id`` would, to ``project``'s key."""
+    import io
+
+    from schemas.bundle import DeviceKey, seal_bundle
+
+    buf = io.BytesIO()
+    seal_bundle(
+        buf,
+        records=records,
+        device=DeviceKey(device_id, device_key),
+        recipients=[project.identity.recipient_public],
+        project_id=project.project_id,
+        device_seq=seq,
+        prev_bundle_sha256=prev,
+    )
+    return buf.getvalue()

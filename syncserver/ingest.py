@@ -1,0 +1,360 @@
+"""Ingest: from a completed upload to merged records (docs/spec/api-v1.md §5).
+
+1. **Persist.** The upload is checked (size, SHA-256), moved into the content-addressed
+   blob store with fsync, and recorded (``bundles`` row in state ``stored`` plus an
+   ``upload`` audit entry) in one durable transaction. Only after this may a receipt go out.
+2. **Open.** The bundle is opened with the project key; the device signature is checked
+   against the device registry. Anything that fails, and bundles from revoked or expired
+   devices, go to quarantine with a reason a person can read (never back to the sender).
+3. **Validate** every record against exactly its form version. Records that fail, or whose
+   form version is not published, are quarantined with their path-level problems; the
+   valid records of the same bundle are accepted.
+4. **Merge**, in one transaction: identical resend → nothing; newer version → supersedes
+   (history kept); same version with other content → conflict for review. Sensitive
+   answers are encrypted into their own column. Every change is an audit entry.
+
+A crash anywhere after step 1 is recovered at start-up by :func:`recover`, which re-runs
+steps 2-4 for every bundle still in state ``stored``: the merge is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from schemas.bundle import DirectorySink, open_bundle
+from schemas.errors import BundleInvalid
+from schemas.wire import Record
+
+from .audit import AuditEntry, append
+from .forms import FormCache
+from .project import Project
+from .sensitive import seal, sensitive_names, split
+from .uploads import UploadArea
+
+__all__ = ["IngestReport", "ingest_bundle", "persist_upload", "recover"]
+
+
+def _ms(t: datetime.datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+@dataclass
+class IngestReport:
+    bundle_id: uuid.UUID
+    state: str = "stored"  # accepted | quarantined
+    accepted: int = 0
+    duplicates: int = 0
+    superseded: int = 0
+    conflicts: int = 0
+    quarantined: int = 0
+    reasons: list[str] = field(default_factory=list)  # private: for logs and quarantine
+
+
+def persist_upload(
+    project: Project,
+    area: UploadArea,
+    bundle_id: uuid.UUID,
+    uploader: uuid.UUID,
+    size: int,
+    sha256: bytes,
+    *,
+    now: datetime.datetime,
+) -> int:
+    """Step 1: make the bundle durable and log it; return the ``upload`` entry's index.
+
+    Idempotent: a bundle already persisted returns its existing entry index.
+    """
+    existing = project.store.read_sync(
+        lambda c: c.execute(
+            "SELECT audit_index FROM bundles WHERE bundle_id = ?", (bundle_id.bytes,)
+        ).fetchone()
+    )
+    if existing is not None:
+        return int(existing[0])
+    if not area.blob(sha256).exists():
+        area.finish(bundle_id, size, sha256)
+    else:
+        area.discard(bundle_id)  # the same bytes are already stored
+
+    def tx(conn: sqlite3.Connection) -> int:
+        row = conn.execute(
+            "SELECT audit_index FROM bundles WHERE bundle_id = ?", (bundle_id.bytes,)
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        idx = append(
+            conn,
+            AuditEntry(
+                kind="upload",
+                at_ms=_ms(now),
+                actor=f"device:{uploader}",
+                subject=str(bundle_id),
+                detail={"sha256": sha256.hex(), "size": size},
+            ),
+        )
+        conn.execute(
+            "INSERT INTO bundles (bundle_id, sha256, size, device_id, received_ms, state,"
+            " audit_index) VALUES (?, ?, ?, ?, ?, 'stored', ?)",
+            (bundle_id.bytes, sha256, size, uploader.bytes, _ms(now), idx),
+        )
+        conn.execute(
+            "UPDATE uploads SET completed_ms = ? WHERE bundle_id = ?", (_ms(now), bundle_id.bytes)
+        )
+        return idx
+
+    result: int = project.store.write_sync(tx)
+    return result
+
+
+@dataclass
+class _Valid:
+    record: Record
+    sha256: bytes
+    plain: bytes
+    sealed: bytes | None
+
+
+def ingest_bundle(
+    project: Project,
+    area: UploadArea,
+    forms: FormCache,
+    bundle_id: uuid.UUID,
+    *,
+    now: datetime.datetime,
+) -> IngestReport:
+    """Steps 2-4 for one persisted bundle. Safe to run again (recovery)."""
+    report = IngestReport(bundle_id)
+    row = project.store.read_sync(
+        lambda c: c.execute(
+            "SELECT sha256, state, received_ms FROM bundles WHERE bundle_id = ?",
+            (bundle_id.bytes,),
+        ).fetchone()
+    )
+    if row is None:
+        raise ValueError(f"bundle {bundle_id} was never persisted")
+    sha, state, received_ms = row
+    if state != "stored":
+        report.state = state
+        return report
+
+    def device_key(device_id: uuid.UUID) -> Any:
+        r = project.store.read_sync(
+            lambda c: c.execute(
+                "SELECT public_key FROM devices WHERE device_id = ?", (device_id.bytes,)
+            ).fetchone()
+        )
+        return None if r is None else Ed25519PublicKey.from_public_bytes(r[0])
+
+    sink = DirectorySink(project.config.root / "attachments")
+    try:
+        with area.blob(sha).open("rb") as f:
+            opened = open_bundle(
+                f, recipient=project.identity.recipient, device_keys=device_key, sink=sink
+            )
+    except BundleInvalid as e:
+        return _quarantine_bundle(
+            project, bundle_id, f"bundle could not be opened: {e.reason.value}", now, report
+        )
+
+    m = opened.manifest
+    dev = project.store.read_sync(
+        lambda c: c.execute(
+            "SELECT revoked_ms, not_after_ms, last_seq, last_bundle FROM devices"
+            " WHERE device_id = ?",
+            (m.device_id.bytes,),
+        ).fetchone()
+    )
+    revoked_ms, not_after_ms, last_seq, last_bundle = dev
+    if revoked_ms is not None and revoked_ms <= received_ms:
+        return _quarantine_bundle(project, bundle_id, "the sealing device is revoked", now, report)
+    if not_after_ms <= received_ms:
+        return _quarantine_bundle(
+            project, bundle_id, "the sealing device's certificate had expired", now, report
+        )
+
+    valid: list[_Valid] = []
+    bad: list[tuple[Record, str, bytes | None]] = []
+    entries = {(e.record_id, e.version): e for e in m.records}
+    for rec in opened.records:
+        found = project.store.read_sync(lambda c, r=rec: forms.get(c, r.form_id, r.form_version))
+        if found is None:
+            bad.append((rec, f"form '{rec.form_id}' v{rec.form_version} is not published", None))
+            continue
+        form, validator = found
+        problems = validator.validate(rec.answers, stopped_early=rec.stopped_early)
+        if problems:
+            bad.append((rec, "record does not satisfy its form", msgspec.msgpack.encode(problems)))
+            continue
+        entry_sha = entries[(rec.record_id, rec.version)].sha256
+        plain, secret = split(dict(rec.answers), sensitive_names(form))
+        stored = msgspec.structs.replace(rec, answers=plain)
+        valid.append(
+            _Valid(
+                rec,
+                entry_sha,
+                msgspec.msgpack.encode(stored),
+                seal(project.identity.store_key, rec.record_id, rec.version, entry_sha, secret),
+            )
+        )
+
+    def tx(conn: sqlite3.Connection) -> None:
+        at = _ms(now)
+        for rec, reason, problems in bad:
+            conn.execute(
+                "INSERT INTO quarantine (bundle_id, record_id, version, reason, problems,"
+                " created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                (bundle_id.bytes, rec.record_id.bytes, rec.version, reason, problems, at),
+            )
+            append(
+                conn,
+                AuditEntry(
+                    kind="quarantine",
+                    at_ms=at,
+                    actor="system",
+                    subject=str(rec.record_id),
+                    detail={"version": rec.version, "bundle": str(bundle_id)},
+                ),
+            )
+            report.quarantined += 1
+            report.reasons.append(reason)
+        for v in valid:
+            kind = _merge(conn, v, bundle_id, m.device_id, at)
+            if kind == "duplicate":
+                report.duplicates += 1
+                continue
+            if kind == "supersede":
+                report.superseded += 1
+            elif kind == "conflict":
+                report.conflicts += 1
+            report.accepted += 1
+            append(
+                conn,
+                AuditEntry(
+                    kind=kind,
+                    at_ms=at,
+                    actor="system",  # type: ignore[arg-type]
+                    subject=str(v.record.record_id),
+                    detail={"version": v.record.version, "bundle": str(bundle_id)},
+                ),
+            )
+        conn.execute(
+            "UPDATE bundles SET state = 'accepted' WHERE bundle_id = ?", (bundle_id.bytes,)
+        )
+        gap = m.device_seq != last_seq + 1 or (
+            last_bundle is not None and m.prev_bundle_sha256 != last_bundle
+        )
+        if m.device_seq > last_seq:
+            conn.execute(
+                "UPDATE devices SET last_seq = ?, last_bundle = ? WHERE device_id = ?",
+                (m.device_seq, opened.sha256, m.device_id.bytes),
+            )
+        append(
+            conn,
+            AuditEntry(
+                kind="accept",
+                at_ms=at,
+                actor="system",
+                subject=str(bundle_id),
+                detail={
+                    "records": len(valid),
+                    "quarantined": len(bad),
+                    "device_seq": m.device_seq,
+                    "chain_gap": gap,
+                },
+            ),
+        )
+
+    project.store.write_sync(tx)
+    report.state = "accepted"
+    return report
+
+
+def _merge(
+    conn: sqlite3.Connection, v: _Valid, bundle_id: uuid.UUID, device_id: uuid.UUID, at: int
+) -> str:
+    rid = v.record.record_id.bytes
+    rows = conn.execute(
+        "SELECT version, sha256 FROM records WHERE record_id = ?", (rid,)
+    ).fetchall()
+    if any(ver == v.record.version and s == v.sha256 for ver, s in rows):
+        return "duplicate"
+    status, kind = "current", "accept"
+    if any(ver == v.record.version for ver, _ in rows):
+        # Same version, other content: two devices edited the same base concurrently.
+        conn.execute(
+            "UPDATE records SET status = 'conflict' WHERE record_id = ? AND version = ?",
+            (rid, v.record.version),
+        )
+        status, kind = "conflict", "conflict"
+    elif rows and v.record.version > max(ver for ver, _ in rows):
+        conn.execute(
+            "UPDATE records SET status = 'superseded' WHERE record_id = ? AND status = 'current'",
+            (rid,),
+        )
+        kind = "supersede"
+    elif rows:
+        status = "superseded"  # an older version arriving late: kept as history
+    conn.execute(
+        "INSERT INTO records (record_id, version, form_id, form_version, sha256, bundle_id,"
+        " device_id, answers, sealed, status, received_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            rid,
+            v.record.version,
+            v.record.form_id,
+            v.record.form_version,
+            v.sha256,
+            bundle_id.bytes,
+            device_id.bytes,
+            v.plain,
+            v.sealed,
+            status,
+            at,
+        ),
+    )
+    return kind
+
+
+def _quarantine_bundle(
+    project: Project,
+    bundle_id: uuid.UUID,
+    reason: str,
+    now: datetime.datetime,
+    report: IngestReport,
+) -> IngestReport:
+    def tx(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO quarantine (bundle_id, reason, created_ms) VALUES (?, ?, ?)",
+            (bundle_id.bytes, reason, _ms(now)),
+        )
+        conn.execute(
+            "UPDATE bundles SET state = 'quarantined' WHERE bundle_id = ?", (bundle_id.bytes,)
+        )
+        append(
+            conn,
+            AuditEntry(kind="quarantine", at_ms=_ms(now), actor="system", subject=str(bundle_id)),
+        )
+
+    project.store.write_sync(tx)
+    report.state = "quarantined"
+    report.reasons.append(reason)
+    return report
+
+
+def recover(
+    project: Project, area: UploadArea, forms: FormCache, *, now: datetime.datetime
+) -> list[IngestReport]:
+    """Re-run ingest for every bundle persisted but not yet processed (after a crash)."""
+    rows = project.store.read_sync(
+        lambda c: c.execute(
+            "SELECT bundle_id FROM bundles WHERE state = 'stored' ORDER BY bundle_id"
+        ).fetchall()
+    )
+    return [ingest_bundle(project, area, forms, uuid.UUID(bytes=r[0]), now=now) for r in rows]

@@ -1,0 +1,180 @@
+"""Ingest without HTTP: persist, open, validate, merge, quarantine, recover."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sqlite3
+import uuid
+
+import msgspec
+import pytest
+from server_helpers import NOW, device_request, make_record, seal_for
+
+from schemas.forms import shipped_form
+from schemas.survey.synth import synthesize
+from syncserver import devices
+from syncserver.audit import decode_entry
+from syncserver.forms import FormCache, publish_form
+from syncserver.ingest import ingest_bundle, persist_upload, recover
+from syncserver.project import Project
+from syncserver.sensitive import open_sealed
+from syncserver.uploads import UploadArea
+
+FORM = shipped_form("escapee-interview")
+NAME = "합성이름"  # a distinctive synthetic name, searched for in the store's bytes
+
+
+@pytest.fixture
+def env(project: Project):  # type: ignore[no-untyped-def]
+    publish_form(project, FORM, now=NOW)
+    key, req = device_request()
+    resp = devices.enroll(project, req, how="file", now=NOW)
+    device_id = msgspec.msgpack.decode(resp.certificate.body)["device_id"]
+    return project, UploadArea(project.config.root), FormCache(), key, uuid.UUID(bytes=device_id)
+
+
+def upload(project, area, device_id, data: bytes):  # type: ignore[no-untyped-def]
+    from schemas.bundle import read_header
+    import io
+
+    bid = read_header(io.BytesIO(data)).bundle_id
+    area.append(bid, 0, data, len(data))
+    persist_upload(project, area, bid, device_id, len(data), hashlib.sha256(data).digest(), now=NOW)
+    return bid
+
+
+def answers(seed: int) -> dict:  # type: ignore[type-arg]
+    a = synthesize(FORM, random.Random(seed), fixed={"consent": "yes"})
+    a["respondent_name"] = NAME
+    return a
+
+
+def kinds(project: Project) -> list[str]:
+    rows = project.store.read_sync(
+        lambda c: c.execute("SELECT entry FROM audit ORDER BY idx").fetchall()
+    )
+    return [decode_entry(r[0]).kind for r in rows]
+
+
+def test_accepts_and_keeps_sensitive_answers_encrypted(env) -> None:  # type: ignore[no-untyped-def]
+    project, area, forms, key, dev = env
+    recs = [make_record(FORM, answers(i)) for i in range(3)]
+    bid = upload(project, area, dev, seal_for(project, key, dev, recs))
+    report = ingest_bundle(project, area, forms, bid, now=NOW)
+    assert (report.state, report.accepted, report.quarantined) == ("accepted", 3, 0)
+    rows = project.store.read_sync(
+        lambda c: c.execute(
+            "SELECT record_id, version, sha256, answers, sealed FROM records"
+        ).fetchall()
+    )
+    assert len(rows) == 3
+    for rid, ver, sha, plain, sealed in rows:
+        assert "respondent_name" not in msgspec.msgpack.decode(plain)["answers"]
+        secret = open_sealed(project.identity.store_key, uuid.UUID(bytes=rid), ver, sha, sealed)
+        assert secret["respondent_name"] == NAME
+    project.store.close()
+    db = (project.config.root / "store.db").read_bytes()
+    wal = project.config.root / "store.db-wal"
+    blob = db + (wal.read_bytes() if wal.exists() else b"")
+    assert NAME.encode() not in blob
+    project.store.open()
+
+
+def test_invalid_record_is_quarantined_and_the_others_accepted(env) -> None:  # type: ignore[no-untyped-def]
+    project, area, forms, key, dev = env
+    good = make_record(FORM, answers(1))
+    broken = answers(2)
+    broken["not_a_question"] = 1
+    bad = make_record(FORM, broken)
+    unknown = make_record(FORM, answers(3))
+    unknown = msgspec.structs.replace(unknown, form_version=99)
+    bid = upload(project, area, dev, seal_for(project, key, dev, [good, bad, unknown]))
+    report = ingest_bundle(project, area, forms, bid, now=NOW)
+    assert (report.accepted, report.quarantined) == (1, 2)
+    q = project.store.read_sync(
+        lambda c: c.execute(
+            "SELECT record_id, reason, problems FROM quarantine ORDER BY id"
+        ).fetchall()
+    )
+    assert [uuid.UUID(bytes=r[0]) for r in q] == [bad.record_id, unknown.record_id]
+    assert q[1][1] == "form 'escapee-interview' v99 is not published"
+    problems = msgspec.msgpack.decode(q[0][2])
+    assert [(p["path"], p["code"]) for p in problems] == [("$.not_a_question", "unknown_field")]
+    assert NAME not in repr(q)
+
+
+def test_versions_supersede_and_concurrent_edits_conflict(env) -> None:  # type: ignore[no-untyped-def]
+    project, area, forms, key, dev = env
+    v1 = make_record(FORM, answers(1))
+    b1 = seal_for(project, key, dev, [v1], seq=1)
+    ingest_bundle(project, area, forms, upload(project, area, dev, b1), now=NOW)
+    v2 = make_record(FORM, answers(2), record_id=v1.record_id, version=2)
+    b2 = seal_for(project, key, dev, [v2], seq=2, prev=hashlib.sha256(b1).digest())
+    r2 = ingest_bundle(project, area, forms, upload(project, area, dev, b2), now=NOW)
+    assert r2.superseded == 1
+    other = make_record(FORM, answers(3), record_id=v1.record_id, version=2)
+    r3 = ingest_bundle(
+        project,
+        area,
+        forms,
+        upload(project, area, dev, seal_for(project, key, dev, [other], seq=3)),
+        now=NOW,
+    )
+    assert r3.conflicts == 1
+    status = project.store.read_sync(
+        lambda c: c.execute(
+            "SELECT version, status FROM records ORDER BY version, status"
+        ).fetchall()
+    )
+    assert status == [(1, "superseded"), (2, "conflict"), (2, "conflict")]
+    # an identical resend changes nothing
+    r4 = ingest_bundle(
+        project,
+        area,
+        forms,
+        upload(project, area, dev, seal_for(project, key, dev, [v2], seq=4)),
+        now=NOW,
+    )
+    assert (r4.duplicates, r4.accepted) == (1, 0)
+    assert kinds(project).count("supersede") == 1 and kinds(project).count("conflict") == 1
+
+
+def test_revoked_device_and_tampered_bundle_are_quarantined(env) -> None:  # type: ignore[no-untyped-def]
+    project, area, forms, key, dev = env
+    data = bytearray(seal_for(project, key, dev, [make_record(FORM, answers(1))]))
+    data[-5] ^= 1
+    r = ingest_bundle(project, area, forms, upload(project, area, dev, bytes(data)), now=NOW)
+    assert r.state == "quarantined"
+    assert r.reasons == ["bundle could not be opened: payload chunk failed authentication"]
+    devices.revoke(project, dev, "lost", now=NOW)
+    r = ingest_bundle(
+        project,
+        area,
+        forms,
+        upload(
+            project, area, dev, seal_for(project, key, dev, [make_record(FORM, answers(2))], seq=2)
+        ),
+        now=NOW,
+    )
+    assert (r.state, r.reasons) == ("quarantined", ["the sealing device is revoked"])
+    assert project.store.read_sync(
+        lambda c: c.execute("SELECT COUNT(*) FROM records").fetchone()
+    ) == (0,)
+
+
+def test_persist_is_idempotent_and_recover_finishes_stored_bundles(env) -> None:  # type: ignore[no-untyped-def]
+    project, area, forms, key, dev = env
+    data = seal_for(project, key, dev, [make_record(FORM, answers(1))])
+    bid = upload(project, area, dev, data)
+    again = persist_upload(
+        project, area, bid, dev, len(data), hashlib.sha256(data).digest(), now=NOW
+    )
+    first = project.store.read_sync(
+        lambda c: c.execute("SELECT audit_index FROM bundles").fetchone()
+    )
+    assert again == first[0]
+    assert kinds(project).count("upload") == 1
+    reports = recover(project, area, forms, now=NOW)  # as if the server died before ingest
+    assert [r.state for r in reports] == ["accepted"]
+    assert recover(project, area, forms, now=NOW) == []
