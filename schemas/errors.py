@@ -11,6 +11,7 @@ One tree, rooted at :class:`SchemaError`::
      │    ├── BundleInvalid   a bundle cannot be opened: one opaque error for every cause
      │    └── SealError       a bundle cannot be sealed (bad input on the sealing side)
      ├── CertificateInvalid   a device certificate does not verify; ``.reason`` says why
+     ├── ReceiptInvalid       a receipt does not verify: keep the bundle; ``.reason`` says why
      └── TlogError            the audit log does not check out (audit-log-v1.md §10)
           ├── LogProofInvalid     an inclusion or consistency proof does not verify
           ├── VerifierKeyInvalid  a verifier key string is malformed or inconsistent
@@ -39,6 +40,7 @@ __all__ = [
     "BundleInvalid",
     "BundleReason",
     "CertificateInvalid",
+    "ReceiptInvalid",
     "CheckpointInvalid",
     "FormInvalid",
     "LogProofInvalid",
@@ -214,3 +216,11 @@ class NoteInvalid(TlogError):
 
 class CheckpointInvalid(NoteInvalid):
     """A checkpoint was rejected: as a signed note or as a checkpoint body (§9)."""
+
+
+class ReceiptInvalid(SchemaError):
+    """A receipt does not prove the server holds the bundle. Keep the bundle."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"receipt invalid ({reason}): the bundle is kept")

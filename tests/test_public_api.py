@@ -13,8 +13,10 @@ PACKAGES = [
     "schemas.survey",
     "schemas.wire",
     "schemas.forms",
+    "schemas.tlog",
     "collector",
     "syncserver",
+    "syncserver.tlog",
 ]
 
 

@@ -16,6 +16,7 @@ from ._enroll import (
     verify_request,
 )
 from ._errors import ErrorBody, ErrorDetail
+from ._receipt import RECEIPT_LABEL, Receipt, ReceiptBody, sign_receipt, verify_receipt
 from ._record import Record, decode_record, encode_record
 from ._upload import UploadCreate, UploadState
 
@@ -24,7 +25,12 @@ __all__ = [
     "H_DEVICE",
     "H_SIGNATURE",
     "H_TIMESTAMP",
+    "RECEIPT_LABEL",
     "REQUEST_LABEL",
+    "Receipt",
+    "ReceiptBody",
+    "sign_receipt",
+    "verify_receipt",
     "UploadCreate",
     "UploadState",
     "request_message",

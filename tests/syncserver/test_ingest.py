@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import sqlite3
 import uuid
 
 import msgspec
@@ -35,8 +34,9 @@ def env(project: Project):  # type: ignore[no-untyped-def]
 
 
 def upload(project, area, device_id, data: bytes):  # type: ignore[no-untyped-def]
-    from schemas.bundle import read_header
     import io
+
+    from schemas.bundle import read_header
 
     bid = read_header(io.BytesIO(data)).bundle_id
     area.append(bid, 0, data, len(data))
