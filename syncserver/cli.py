@@ -188,6 +188,53 @@ def _devices_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .web import serve
+
+    project = _project(args)
+    try:
+        cfg = project.config.server
+        serve(
+            project,
+            host=args.host or cfg.host,
+            port=args.port if args.port is not None else cfg.port,
+        )
+    finally:
+        project.close()
+    return 0
+
+
+def _forms_publish(args: argparse.Namespace) -> int:
+    from .forms import publish_form
+
+    form, warnings = _load(Path(args.file))
+    for w in warnings:
+        print(f"  warning: {w}")
+    project = _project(args)
+    try:
+        new = publish_form(project, form, now=_now())
+    finally:
+        project.close()
+    state = "published" if new else "already published (no change)"
+    print(f"form '{form.id}' v{form.version}: {state}")
+    return 0
+
+
+def _forms_list(args: argparse.Namespace) -> int:
+    from .forms import list_forms
+
+    project = _project(args)
+    try:
+        rows = list_forms(project)
+    finally:
+        project.close()
+    if not rows:
+        print("no forms published; publish one with `syncserver forms publish FILE`")
+    for f in rows:
+        print(f"{f.form_id:<30} v{f.version:<4} {f.published:%Y-%m-%d %H:%M}  {f.digest[:16]}")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -218,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     _secret_options(init)
     init.set_defaults(func=_init)
 
+    run = sub.add_parser("run", help="serve the project (HTTP API)")
+    run.add_argument("--host", help="address to listen on (default: from the config)")
+    run.add_argument("--port", type=int, help="port (default: from the config)")
+    _project_options(run)
+    run.set_defaults(func=_run)
+
     dev = sub.add_parser("devices", help="enroll, list and revoke devices")
     dsub = dev.add_subparsers(dest="devices_command", metavar="ACTION")
     tok = dsub.add_parser("token", help="make a one-time enrollment token")
@@ -245,6 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("files", nargs="+", metavar="FILE")
     check.set_defaults(func=_forms_check)
+    pub = fsub.add_parser("publish", help="publish a form version for devices and ingest")
+    pub.add_argument("file", metavar="FILE")
+    _project_options(pub)
+    pub.set_defaults(func=_forms_publish)
+    fl = fsub.add_parser("list", help="list published forms")
+    _project_options(fl)
+    fl.set_defaults(func=_forms_list)
     return p
 
 

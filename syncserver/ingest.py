@@ -23,16 +23,17 @@ import datetime
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from schemas.bundle import DirectorySink, open_bundle
 from schemas.errors import BundleInvalid
+from schemas.survey import Form, Validator
 from schemas.wire import Record
 
-from .audit import AuditEntry, append
+from .audit import AuditEntry, Kind, append
 from .forms import FormCache
 from .project import Project
 from .sensitive import seal, sensitive_names, split
@@ -183,7 +184,11 @@ def ingest_bundle(
     bad: list[tuple[Record, str, bytes | None]] = []
     entries = {(e.record_id, e.version): e for e in m.records}
     for rec in opened.records:
-        found = project.store.read_sync(lambda c, r=rec: forms.get(c, r.form_id, r.form_version))
+
+        def lookup(c: sqlite3.Connection, r: Record = rec) -> tuple[Form, Validator] | None:
+            return forms.get(c, r.form_id, r.form_version)
+
+        found = project.store.read_sync(lookup)
         if found is None:
             bad.append((rec, f"form '{rec.form_id}' v{rec.form_version} is not published", None))
             continue
@@ -239,7 +244,7 @@ def ingest_bundle(
                 AuditEntry(
                     kind=kind,
                     at_ms=at,
-                    actor="system",  # type: ignore[arg-type]
+                    actor="system",
                     subject=str(v.record.record_id),
                     detail={"version": v.record.version, "bundle": str(bundle_id)},
                 ),
@@ -278,14 +283,15 @@ def ingest_bundle(
 
 def _merge(
     conn: sqlite3.Connection, v: _Valid, bundle_id: uuid.UUID, device_id: uuid.UUID, at: int
-) -> str:
+) -> Kind | Literal["duplicate"]:
     rid = v.record.record_id.bytes
     rows = conn.execute(
         "SELECT version, sha256 FROM records WHERE record_id = ?", (rid,)
     ).fetchall()
     if any(ver == v.record.version and s == v.sha256 for ver, s in rows):
         return "duplicate"
-    status, kind = "current", "accept"
+    status = "current"
+    kind: Kind = "accept"
     if any(ver == v.record.version for ver, _ in rows):
         # Same version, other content: two devices edited the same base concurrently.
         conn.execute(

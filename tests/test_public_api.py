@@ -16,6 +16,8 @@ PACKAGES = [
     "schemas.tlog",
     "collector",
     "syncserver",
+    "syncserver.store",
+    "syncserver.web",
     "syncserver.tlog",
 ]
 

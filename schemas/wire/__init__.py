@@ -2,6 +2,7 @@
 
 from ._auth import (
     H_DEVICE,
+    H_NONCE,
     H_SIGNATURE,
     H_TIMESTAMP,
     REQUEST_LABEL,
@@ -23,6 +24,7 @@ from ._upload import UploadCreate, UploadState
 __all__ = [
     "ENROLL_LABEL",
     "H_DEVICE",
+    "H_NONCE",
     "H_SIGNATURE",
     "H_TIMESTAMP",
     "RECEIPT_LABEL",

@@ -1,0 +1,103 @@
+"""The running service: what the HTTP handlers call (docs/spec/api-v1.md §4–§5).
+
+:class:`Service` holds the project, the upload area, the compiled forms and the audit
+log, and turns a completed upload into a receipt: persist durably, ingest, then sign a
+receipt that proves the ``upload`` entry is in the log. CPU-heavy and blocking steps run
+in worker threads; the store serializes writes in its own writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import uuid
+
+import msgspec
+
+from schemas.wire import Receipt, ReceiptBody, sign_receipt
+
+from .auditlog import AuditLog
+from .forms import FormCache
+from .ingest import IngestReport, ingest_bundle, persist_upload, recover
+from .project import Project
+from .uploads import UploadArea
+
+__all__ = ["Service"]
+
+log = logging.getLogger("syncserver")
+
+
+class Service:
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.area = UploadArea(project.config.root)
+        self.forms = FormCache()
+        self.log = AuditLog(project)
+        self._receipt_locks: dict[uuid.UUID, asyncio.Lock] = {}
+
+    def recover(self, now: datetime.datetime) -> list[IngestReport]:
+        """At start-up: finish ingesting whatever was persisted before a crash."""
+        reports = recover(self.project, self.area, self.forms, now=now)
+        for r in reports:
+            log.info("recovered bundle %s: %s", r.bundle_id, r.state)
+        self.log.sync()
+        return reports
+
+    async def complete_upload(
+        self,
+        bundle_id: uuid.UUID,
+        uploader: uuid.UUID,
+        size: int,
+        sha256: bytes,
+        *,
+        now: datetime.datetime,
+    ) -> Receipt:
+        """Persist, ingest and answer with a receipt. Idempotent: the same receipt again."""
+        lock = self._receipt_locks.setdefault(bundle_id, asyncio.Lock())
+        async with lock:
+            stored = await self.project.store.read(
+                lambda c: c.execute(
+                    "SELECT receipt FROM bundles WHERE bundle_id = ?", (bundle_id.bytes,)
+                ).fetchone()
+            )
+            if stored is not None and stored[0] is not None:
+                return msgspec.msgpack.decode(stored[0], type=Receipt)
+            index = await asyncio.to_thread(
+                persist_upload, self.project, self.area, bundle_id, uploader, size, sha256, now=now
+            )
+            report = await asyncio.to_thread(
+                ingest_bundle, self.project, self.area, self.forms, bundle_id, now=now
+            )
+            if report.reasons:
+                # Private: the server's log and the quarantine table, never the uploader.
+                log.info("bundle %s: %s (%s)", bundle_id, report.state, "; ".join(report.reasons))
+            receipt = await asyncio.to_thread(self._receipt, bundle_id, sha256, size, index, now)
+        self._receipt_locks.pop(bundle_id, None)
+        return receipt
+
+    def _receipt(
+        self, bundle_id: uuid.UUID, sha256: bytes, size: int, index: int, now: datetime.datetime
+    ) -> Receipt:
+        size_, _root, note = self.log.checkpoint()
+        entry = self.project.store.read_sync(
+            lambda c: c.execute("SELECT entry FROM audit WHERE idx = ?", (index,)).fetchone()
+        )[0]
+        body = ReceiptBody(
+            bundle_id=bundle_id,
+            sha256=sha256,
+            size=size,
+            received_at=now,
+            log_index=index,
+            log_entry=entry,
+            checkpoint=note,
+            inclusion_proof=self.log.inclusion_proof(index, size_),
+        )
+        receipt = sign_receipt(body, self.project.identity.signing)
+        raw = msgspec.msgpack.encode(receipt)
+        self.project.store.write_sync(
+            lambda c: c.execute(
+                "UPDATE bundles SET receipt = ? WHERE bundle_id = ?", (raw, bundle_id.bytes)
+            )
+        )
+        return receipt

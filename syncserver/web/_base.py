@@ -1,0 +1,198 @@
+"""What every handler shares: app keys, the error middleware, device authentication,
+rate and concurrency limits (docs/spec/api-v1.md §2–§3)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import hashlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import msgspec
+from aiohttp import web
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from schemas.wire import (
+    H_DEVICE,
+    H_NONCE,
+    H_SIGNATURE,
+    H_TIMESTAMP,
+    ErrorBody,
+    ErrorDetail,
+    request_message,
+)
+
+from ..errors import AuthFailed, BadRequest, RateLimited, SyncServerError
+from ..project import Project
+from ..service import Service
+from ..uploads import UploadArea
+
+__all__ = [
+    "AREA",
+    "CLOCK",
+    "GATE",
+    "PROJECT",
+    "SERVICE",
+    "Device",
+    "Gate",
+    "authenticate",
+    "decode_body",
+    "error_middleware",
+    "json_response",
+]
+
+log = logging.getLogger("syncserver")
+
+Clock = Callable[[], datetime.datetime]
+PROJECT = web.AppKey("project", Project)
+SERVICE = web.AppKey("service", Service)
+AREA = web.AppKey("area", UploadArea)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+
+
+@dataclass
+class Gate:
+    """Per-device request rate (token bucket), in-flight uploads, and replay memory."""
+
+    per_minute: int
+    uploads: int
+    skew: int
+    buckets: dict[uuid.UUID, tuple[float, float]] = field(default_factory=dict)
+    inflight: dict[uuid.UUID, int] = field(default_factory=dict)
+    seen: OrderedDict[bytes, float] = field(default_factory=OrderedDict)
+
+    def take(self, device: uuid.UUID, now: float) -> None:
+        tokens, last = self.buckets.get(device, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - last) * self.per_minute / 60)
+        if tokens < 1:
+            wait = max(1, int((1 - tokens) * 60 / self.per_minute) + 1)
+            raise RateLimited(
+                "too many requests from this device",
+                hint=f"wait {wait} s and retry",
+                retry_after=wait,
+            )
+        self.buckets[device] = (tokens - 1, now)
+
+    def remember(self, signature: bytes, now: float) -> None:
+        while self.seen and next(iter(self.seen.values())) < now - 2 * self.skew:
+            self.seen.popitem(last=False)
+        if signature in self.seen:
+            raise AuthFailed("replayed request", hint="sign every request afresh")
+        self.seen[signature] = now
+
+    def enter(self, device: uuid.UUID) -> None:
+        n = self.inflight.get(device, 0)
+        if n >= self.uploads:
+            raise RateLimited(
+                f"this device already has {n} uploads in flight",
+                hint="wait for one to finish, then retry",
+                retry_after=2,
+            )
+        self.inflight[device] = n + 1
+
+    def leave(self, device: uuid.UUID) -> None:
+        self.inflight[device] -= 1
+
+
+GATE = web.AppKey("gate", Gate)
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: uuid.UUID
+    public_key: bytes
+    revoked: bool
+    not_after_ms: int
+
+
+def json_response(
+    obj: object, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(obj),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(
+    status: int, code: str, message: str, hint: str | None, retry: int | None
+) -> web.Response:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, hint=hint, retry_after=retry))
+    headers = {"Retry-After": str(retry)} if retry else None
+    return json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Render every error in one shape; never a traceback, never a secret."""
+    try:
+        return await handler(request)
+    except SyncServerError as e:
+        resp = _error(e.status, e.code, e.message, e.hint, e.retry_after)
+        resp.headers.update(e.headers)
+        return resp
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return _error(e.status, e.reason.lower().replace(" ", "_"), e.reason, None, None)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, "internal", "internal server error", "retry later", None)
+
+
+def decode_body(data: bytes, typ: type[msgspec.Struct]) -> msgspec.Struct:
+    try:
+        return msgspec.json.decode(data, type=typ)
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise BadRequest(f"request body is not a valid {typ.__name__} ({e})") from None
+
+
+async def authenticate(request: web.Request, body: bytes) -> Device:
+    """Check the signed-request headers; return the device (revoked ones too: their
+    bundles are accepted into quarantine, never into the data)."""
+    gate, project = request.app[GATE], request.app[PROJECT]
+    try:
+        device_id = uuid.UUID(request.headers[H_DEVICE])
+        ts = int(request.headers[H_TIMESTAMP])
+        nonce = request.headers[H_NONCE]
+        sig = base64.b64decode(request.headers[H_SIGNATURE], validate=True)
+        if not 16 <= len(nonce) <= 64 or not nonce.isalnum() or not nonce.isascii():
+            raise ValueError
+    except (KeyError, ValueError, binascii.Error):
+        raise AuthFailed(
+            "request is not signed",
+            hint=f"send {H_DEVICE}, {H_TIMESTAMP}, {H_NONCE} and {H_SIGNATURE} headers",
+        ) from None
+    now = request.app[CLOCK]().timestamp()
+    if abs(now - ts) > gate.skew:
+        raise AuthFailed(
+            "request timestamp outside the accepted window",
+            hint="check the device's clock and time zone",
+        )
+    row = await project.store.read(
+        lambda c: c.execute(
+            "SELECT public_key, revoked_ms, not_after_ms FROM devices WHERE device_id = ?",
+            (device_id.bytes,),
+        ).fetchone()
+    )
+    if row is None:
+        raise AuthFailed("unknown device", hint="enroll the device first")
+    msg = request_message(request.method, request.path_qs, ts, nonce, hashlib.sha256(body).digest())
+    try:
+        Ed25519PublicKey.from_public_bytes(row[0]).verify(sig, msg)
+    except InvalidSignature:
+        raise AuthFailed("request signature does not verify") from None
+    gate.remember(sig, time.monotonic())
+    gate.take(device_id, time.monotonic())
+    return Device(device_id, row[0], row[1] is not None, row[2])

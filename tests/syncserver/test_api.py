@@ -1,0 +1,246 @@
+"""The HTTP API against the real server on 127.0.0.1 (random port), in-process."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import random
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import msgspec
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from device_client import DeviceClient
+from server_helpers import device_request, make_record, seal_for
+
+from schemas.bundle import read_header
+from schemas.errors import ReceiptInvalid
+from schemas.forms import shipped_form
+from schemas.survey.synth import synthesize
+from schemas.tlog import parse_checkpoint, verify_checkpoint, verify_consistency
+from schemas.wire import EnrollmentResponse, verify_receipt
+from syncserver import devices
+from syncserver.devices import create_token
+from syncserver.forms import publish_form
+from syncserver.project import Project
+from syncserver.web import create_app
+
+FORM = shipped_form("escapee-interview")
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@pytest_asyncio.fixture
+async def server(project: Project) -> AsyncIterator[tuple[Project, str, aiohttp.ClientSession]]:
+    publish_form(project, FORM, now=now())
+    runner = web.AppRunner(create_app(project))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        yield project, f"http://127.0.0.1:{port}", session
+    await runner.cleanup()
+
+
+async def enrolled(server) -> tuple[DeviceClient, EnrollmentResponse]:  # type: ignore[no-untyped-def]
+    project, base, session = server
+    token = create_token(project, "kit", now=now())
+    key, req = device_request(token=token)
+    r = await session.post(base + "/v1/enroll", data=msgspec.json.encode(req))
+    assert r.status == 201, await r.text()
+    resp = msgspec.json.decode(await r.read(), type=EnrollmentResponse)
+    device_id = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+    return DeviceClient(session, base, device_id, key), resp
+
+
+def bundle(
+    project: Project, client: DeviceClient, n: int = 3, seq: int = 1, seed: int = 0
+) -> tuple[uuid.UUID, bytes]:
+    rng = random.Random(seed)
+    recs = [make_record(FORM, synthesize(FORM, rng, fixed={"consent": "yes"})) for _ in range(n)]
+    data = seal_for(project, client.key, client.device_id, recs, seq=seq)
+    return read_header(io.BytesIO(data)).bundle_id, data
+
+
+async def log_key(client: DeviceClient) -> str:
+    r = await client.session.get(client.base + "/v1/log/key")
+    return msgspec.json.decode(await r.read())["verifier_key"]
+
+
+def count(project: Project, sql: str) -> int:
+    return int(project.store.read_sync(lambda c: c.execute(sql).fetchone())[0])
+
+
+@pytest.mark.asyncio
+async def test_enroll_upload_and_verify_the_receipt(server) -> None:  # type: ignore[no-untyped-def]
+    project = server[0]
+    client, resp = await enrolled(server)
+    bid, data = bundle(project, client)
+    receipt = await client.upload(bid, data, chunk=1000)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    body = verify_receipt(
+        receipt,
+        signing_public=Ed25519PublicKey.from_public_bytes(resp.signing_public_key),
+        log_verifier_key=await log_key(client),
+        origin=resp.log_origin,
+        bundle_id=bid,
+        sha256=hashlib.sha256(data).digest(),
+    )
+    assert body.size == len(data)
+    assert count(project, "SELECT COUNT(*) FROM records WHERE status = 'current'") == 3
+    # a receipt for other bytes does not verify
+    with pytest.raises(ReceiptInvalid):
+        verify_receipt(
+            receipt,
+            signing_public=Ed25519PublicKey.from_public_bytes(resp.signing_public_key),
+            log_verifier_key=await log_key(client),
+            origin=resp.log_origin,
+            bundle_id=bid,
+            sha256=bytes(32),
+        )
+
+
+@pytest.mark.asyncio
+async def test_duplicate_upload_gets_the_same_receipt_and_other_bytes_409(server) -> None:  # type: ignore[no-untyped-def]
+    project = server[0]
+    client, _ = await enrolled(server)
+    bid, data = bundle(project, client)
+    first = await client.upload(bid, data)
+    status, state = await client.create(bid, data)
+    assert (status, state.get("complete"), state.get("offset")) == (200, True, len(data)), state
+    status, again = await client.complete(bid)
+    assert status == 200 and again == first
+    other = bytearray(data)
+    other[-1] ^= 1
+    status, err = await client.create(bid, bytes(other))
+    assert status == 409 and err["error"]["code"] == "conflict"
+    assert count(project, "SELECT COUNT(*) FROM records") == 3
+
+
+@pytest.mark.asyncio
+async def test_interrupted_upload_resumes_from_the_server_offset(server) -> None:  # type: ignore[no-untyped-def]
+    project = server[0]
+    client, _ = await enrolled(server)
+    bid, data = bundle(project, client, n=20)
+    await client.create(bid, data)
+    cuts = sorted({1, 777, len(data) // 2, len(data) - 1})
+    off = 0
+    for cut in cuts:  # each PATCH is "cut off" at the next point: the client reconnects
+        r = await client.patch(bid, off, data[off:cut])
+        assert r.status == 204
+        off = await client.offset(bid)
+        assert off == cut
+    r = await client.patch(bid, 0, data[:10])  # a stale offset is refused with the real one
+    assert r.status == 409 and r.headers["Upload-Offset"] == str(off)
+    r = await client.patch(bid, off, data[off:])
+    assert r.status == 204
+    status, _ = await client.complete(bid)
+    assert status == 200
+    assert count(project, "SELECT COUNT(*) FROM records") == 20
+
+
+@pytest.mark.asyncio
+async def test_tampered_bundles_are_quarantined_and_nothing_else_changes(server) -> None:  # type: ignore[no-untyped-def]
+    project = server[0]
+    client, _ = await enrolled(server)
+    _, data = bundle(project, client)
+    for i, pos in enumerate([19, 40, 80, 150, 196, 250, len(data) // 2, len(data) - 1]):
+        bad = bytearray(data)
+        bad[pos] ^= 0x10
+        bid = uuid.UUID(int=random.Random(i).getrandbits(128) & ~(0xF << 76) | (0x7 << 76))
+        status, _ = await client.create(bid, bytes(bad))
+        assert status == 201
+        assert (await client.patch(bid, 0, bytes(bad))).status == 204
+        status, receipt = await client.complete(bid)
+        assert status == 200  # durably received; what happens next is private
+        assert "reason" not in msgspec.json.encode(receipt).decode()
+    assert count(project, "SELECT COUNT(*) FROM bundles WHERE state = 'quarantined'") == 8
+    assert count(project, "SELECT COUNT(*) FROM quarantine WHERE record_id IS NULL") == 8
+    assert count(project, "SELECT COUNT(*) FROM records") == 0
+
+
+@pytest.mark.asyncio
+async def test_auth_failures(server) -> None:  # type: ignore[no-untyped-def]
+    project, base, session = server
+    client, _ = await enrolled(server)
+    r = await session.post(base + "/v1/uploads", data=b"{}")
+    body = msgspec.json.decode(await r.read())
+    assert r.status == 401 and body["error"]["code"] == "unauthorized" and body["error"]["hint"]
+    client.clock_offset = -3600
+    r = await client.call("GET", f"/v1/uploads/{uuid.uuid4()}")
+    assert r.status == 401
+    client.clock_offset = 0
+    # the very same signed request twice: the second is a replay
+    import time
+
+    from schemas.wire import sign_request_headers
+
+    path = f"/v1/uploads/{uuid.uuid4()}"
+    h = sign_request_headers(client.key, client.device_id, "GET", path, b"", int(time.time()))
+    assert (await session.get(base + path, headers=h)).status == 404
+    r = await session.get(base + path, headers=h)
+    assert r.status == 401
+    assert msgspec.json.decode(await r.read())["error"]["message"] == "replayed request"
+    stranger = DeviceClient(session, base, uuid.uuid4(), client.key)
+    assert (await stranger.call("GET", f"/v1/uploads/{uuid.uuid4()}")).status == 401
+
+
+@pytest.mark.asyncio
+async def test_size_limit_and_unknown_upload(server) -> None:  # type: ignore[no-untyped-def]
+    project = server[0]
+    client, _ = await enrolled(server)
+    huge = project.config.limits.max_bundle_bytes + 1
+    from schemas.wire import UploadCreate
+
+    body = msgspec.json.encode(UploadCreate(bundle_id=uuid.uuid4(), size=huge, sha256=bytes(32)))
+    r = await client.call("POST", "/v1/uploads", body)
+    assert r.status == 413
+    assert "hint" in msgspec.json.decode(await r.read())["error"]
+    r = await client.call("GET", f"/v1/uploads/{uuid.uuid4()}")
+    assert r.status == 404
+
+
+@pytest.mark.asyncio
+async def test_revoked_device_bundle_goes_to_quarantine(server) -> None:  # type: ignore[no-untyped-def]
+    project = server[0]
+    client, _ = await enrolled(server)
+    devices.revoke(project, client.device_id, "lost", now=now())
+    bid, data = bundle(project, client)
+    await client.upload(bid, data)
+    assert count(project, "SELECT COUNT(*) FROM records") == 0
+    reason = project.store.read_sync(
+        lambda c: c.execute("SELECT reason FROM quarantine").fetchone()[0]
+    )
+    assert reason == "the sealing device is revoked"
+
+
+@pytest.mark.asyncio
+async def test_checkpoints_are_consistent(server) -> None:  # type: ignore[no-untyped-def]
+    project, base, session = server
+    client, resp = await enrolled(server)
+    vkey = await log_key(client)
+    r = await session.get(base + "/v1/log/checkpoint")
+    cp1 = verify_checkpoint(await r.text(), vkey, origin=resp.log_origin)
+    for seq in (1, 2):
+        bid, data = bundle(project, client, seq=seq, seed=seq)
+        await client.upload(bid, data)
+    r = await session.get(base + "/v1/log/checkpoint")
+    cp2 = verify_checkpoint(await r.text(), vkey, origin=resp.log_origin)
+    assert cp2.size > cp1.size
+    r = await session.get(base + f"/v1/log/consistency?from={cp1.size}&to={cp2.size}")
+    proof = msgspec.json.decode(await r.read())["proof"]
+    import base64
+
+    verify_consistency(
+        cp1.size, cp2.size, [base64.b64decode(p) for p in proof], cp1.root_hash, cp2.root_hash
+    )
+    assert parse_checkpoint  # the module's parser is public too
