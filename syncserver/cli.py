@@ -235,6 +235,145 @@ def _forms_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _uuid(text: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise SyncServerError(f"not a {what} id: {text!r}") from None
+
+
+def _quarantine_list(args: argparse.Namespace) -> int:
+    from .review import list_quarantine
+
+    project = _project(args)
+    try:
+        items = list_quarantine(project, include_released=args.all)
+    finally:
+        project.close()
+    if not items:
+        print("quarantine is empty")
+    for q in items:
+        what = f"record {q.record_id} v{q.version}" if q.record_id else "whole bundle"
+        done = f"  released {q.released:%Y-%m-%d}" if q.released else ""
+        print(
+            f"{q.id:>5}  {q.created:%Y-%m-%d %H:%M}  bundle {q.bundle_id}  {what}: {q.reason}{done}"
+        )
+    return 0
+
+
+def _quarantine_show(args: argparse.Namespace) -> int:
+    from .review import list_quarantine
+
+    project = _project(args)
+    try:
+        items = {q.id: q for q in list_quarantine(project, include_released=True)}
+    finally:
+        project.close()
+    q = items.get(args.id)
+    if q is None:
+        raise SyncServerError(
+            f"no quarantine item {args.id}", hint="see `syncserver quarantine list`"
+        )
+    print(f"item {q.id}: {q.reason}")
+    print(f"  bundle  {q.bundle_id}")
+    if q.record_id:
+        print(f"  record  {q.record_id} v{q.version}")
+    for p in q.problems:
+        print(f"  - {p}")
+    print(
+        "hint: fix the cause (e.g. publish the form version), then "
+        f"`syncserver quarantine release {q.id}`"
+    )
+    return 0
+
+
+def _quarantine_release(args: argparse.Namespace) -> int:
+    from .forms import FormCache
+    from .review import release
+    from .uploads import UploadArea
+
+    project = _project(args)
+    try:
+        r = release(project, UploadArea(project.config.root), FormCache(), args.id, now=_now())
+    finally:
+        project.close()
+    print(
+        f"released item {args.id}: bundle {r.bundle_id} ingested again: {r.accepted} accepted, "
+        f"{r.quarantined} back in quarantine"
+    )
+    return 0
+
+
+def _conflicts_list(args: argparse.Namespace) -> int:
+    from .review import list_conflicts
+
+    project = _project(args)
+    try:
+        conflicts = list_conflicts(project)
+    finally:
+        project.close()
+    if not conflicts:
+        print("no conflicts")
+    for rid, versions in conflicts.items():
+        print(f"record {rid}:")
+        for ver, sha in versions:
+            print(f"  v{ver}  {sha.hex()}")
+    return 0
+
+
+def _conflicts_resolve(args: argparse.Namespace) -> int:
+    from .review import resolve_conflict
+
+    try:
+        keep = bytes.fromhex(args.keep)
+    except ValueError:
+        raise SyncServerError("--keep takes the hex SHA-256 shown by `conflicts list`") from None
+    project = _project(args)
+    try:
+        resolve_conflict(project, _uuid(args.record_id, "record"), keep, now=_now())
+    finally:
+        project.close()
+    print("resolved: the kept version is current; the others are kept as history")
+    return 0
+
+
+def _records_show(args: argparse.Namespace) -> int:
+    from .review import record_history
+
+    project = _project(args)
+    try:
+        history = record_history(
+            project, _uuid(args.record_id, "record"), include_sensitive=args.include_sensitive
+        )
+    finally:
+        project.close()
+    for h in history:
+        print(
+            f"v{h.version}  {h.status:<10} review={h.review:<10} {h.received:%Y-%m-%d %H:%M}  "
+            f"form {h.form_id} v{h.form_version}  bundle {h.bundle_id}  device {h.device_id}"
+        )
+        if args.answers:
+            for k, v in h.answers.items():
+                print(f"      {k} = {v!r}")
+    if args.include_sensitive:
+        print(
+            "(sensitive answers shown: this access is recorded in the audit log)", file=sys.stderr
+        )
+    return 0
+
+
+def _records_review(args: argparse.Namespace) -> int:
+    from .review import set_review
+
+    project = _project(args)
+    try:
+        set_review(project, _uuid(args.record_id, "record"), args.state, now=_now())
+    finally:
+        project.close()
+    print(f"record {args.record_id}: {args.state}")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -290,6 +429,50 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--reason", required=True, help="why (kept in the audit log)")
     _project_options(rv)
     rv.set_defaults(func=_devices_revoke)
+
+    q = sub.add_parser("quarantine", help="what did not get into the data, and why")
+    qsub = q.add_subparsers(dest="quarantine_command", metavar="ACTION")
+    ql = qsub.add_parser("list", help="list quarantined bundles and records")
+    ql.add_argument("--all", action="store_true", help="include released items")
+    _project_options(ql)
+    ql.set_defaults(func=_quarantine_list)
+    qs = qsub.add_parser("show", help="one item with its problems")
+    qs.add_argument("id", type=int)
+    _project_options(qs)
+    qs.set_defaults(func=_quarantine_show)
+    qr = qsub.add_parser("release", help="ingest the item's bundle again")
+    qr.add_argument("id", type=int)
+    _project_options(qr)
+    qr.set_defaults(func=_quarantine_release)
+
+    cf = sub.add_parser("conflicts", help="concurrent edits to review")
+    csub = cf.add_subparsers(dest="conflicts_command", metavar="ACTION")
+    cl = csub.add_parser("list", help="records with conflicting versions")
+    _project_options(cl)
+    cl.set_defaults(func=_conflicts_list)
+    cr = csub.add_parser("resolve", help="keep one version as current")
+    cr.add_argument("record_id")
+    cr.add_argument("--keep", required=True, metavar="SHA256", help="the version to keep")
+    _project_options(cr)
+    cr.set_defaults(func=_conflicts_resolve)
+
+    rc = sub.add_parser("records", help="record history and review")
+    rsub = rc.add_subparsers(dest="records_command", metavar="ACTION")
+    rs = rsub.add_parser("show", help="every version of a record")
+    rs.add_argument("record_id")
+    rs.add_argument("--answers", action="store_true", help="print the answers too")
+    rs.add_argument(
+        "--include-sensitive", action="store_true", help="decrypt sensitive answers (logged)"
+    )
+    _project_options(rs)
+    rs.set_defaults(func=_records_show)
+    rr = rsub.add_parser("review", help="set the review state of the current version")
+    rr.add_argument("record_id")
+    rr.add_argument(
+        "--state", required=True, choices=["received", "has_issues", "approved", "rejected"]
+    )
+    _project_options(rr)
+    rr.set_defaults(func=_records_review)
 
     forms = sub.add_parser("forms", help="survey forms")
     fsub = forms.add_subparsers(dest="forms_command", metavar="ACTION")

@@ -105,3 +105,60 @@ def test_passphrase_from_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         main(["devices", "list", "--dir", str(tmp_path / "p"), "--passphrase-file", str(pf)]) == 0
     )
     assert "no devices enrolled" in capsys.readouterr().out
+
+
+def test_quarantine_release_records_review_through_the_cli(
+    proj: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+    import io
+    import random
+
+    from server_helpers import NOW, make_record, seal_for
+
+    from schemas.bundle import read_header
+    from schemas.forms import shipped_form
+    from schemas.survey.synth import synthesize
+    from syncserver import devices
+    from syncserver.forms import FormCache
+    from syncserver.identity import Secret
+    from syncserver.ingest import ingest_bundle, persist_upload
+    from syncserver.project import open_project
+    from syncserver.uploads import UploadArea
+
+    d, key = proj
+    form = shipped_form("escapee-interview")
+    project = open_project(d, Secret(key_file=key.read_bytes()))
+    try:
+        dkey, req = device_request()
+        resp = devices.enroll(project, req, how="file", now=NOW)
+        dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+        rec = make_record(form, synthesize(form, random.Random(5), fixed={"consent": "yes"}))
+        data = seal_for(project, dkey, dev, [rec])
+        bid = read_header(io.BytesIO(data)).bundle_id
+        area = UploadArea(project.config.root)
+        area.append(bid, 0, data, len(data))
+        persist_upload(project, area, bid, dev, len(data), hashlib.sha256(data).digest(), now=NOW)
+        ingest_bundle(project, area, FormCache(), bid, now=NOW)
+    finally:
+        project.close()
+    capsys.readouterr()
+    assert run(proj, "quarantine", "list") == 0
+    out = capsys.readouterr().out
+    assert "form 'escapee-interview' v1 is not published" in out
+    item = out.split()[0]
+    assert run(proj, "quarantine", "show", item) == 0
+    assert "quarantine release" in capsys.readouterr().out
+    shipped = Path(__file__).resolve().parents[2] / "schemas" / "forms" / "escapee-interview.toml"
+    assert run(proj, "forms", "publish", str(shipped)) == 0
+    assert run(proj, "forms", "publish", str(shipped)) == 0
+    assert "already published (no change)" in capsys.readouterr().out
+    assert run(proj, "quarantine", "release", item) == 0
+    assert "1 accepted, 0 back in quarantine" in capsys.readouterr().out
+    assert run(proj, "quarantine", "list") == 0
+    assert "quarantine is empty" in capsys.readouterr().out
+    assert run(proj, "records", "review", str(rec.record_id), "--state", "approved") == 0
+    assert run(proj, "records", "show", str(rec.record_id)) == 0
+    assert "review=approved" in capsys.readouterr().out
+    assert run(proj, "conflicts", "list") == 0
+    assert "no conflicts" in capsys.readouterr().out
