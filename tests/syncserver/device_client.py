@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -24,6 +25,17 @@ class DeviceClient:
     ) -> None:
         self.session, self.base, self.device_id, self.key = session, base, device_id, key
         self.clock_offset = 0
+
+    async def call_retrying(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> aiohttp.ClientResponse:
+        """Like :meth:`call`, but waits out 429 answers as a real client does."""
+        for _ in range(50):
+            r = await self.call(method, path, body, headers)
+            if r.status != 429:
+                return r
+            await asyncio.sleep(min(float(r.headers.get("Retry-After", "1")), 2.0) / 4)
+        return r
 
     async def call(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
@@ -66,7 +78,12 @@ class DeviceClient:
         assert status in (200, 201)
         off = await self.offset(bundle_id)
         while off < len(data):
-            r = await self.patch(bundle_id, off, data[off : off + chunk])
+            r = await self.call_retrying(
+                "PATCH",
+                f"/v1/uploads/{bundle_id}",
+                data[off : off + chunk],
+                {"Upload-Offset": str(off)},
+            )
             assert r.status == 204, await r.text()
             off = int(r.headers["Upload-Offset"])
         status, receipt = await self.complete(bundle_id)
