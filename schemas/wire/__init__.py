@@ -17,12 +17,26 @@ from ._enroll import (
     verify_request,
 )
 from ._errors import ErrorBody, ErrorDetail
+from ._forms import (
+    FORMSET_LABEL,
+    FormSet,
+    PublishedFormDoc,
+    SignedFormSet,
+    sign_formset,
+    verify_formset,
+)
 from ._receipt import RECEIPT_LABEL, Receipt, ReceiptBody, sign_receipt, verify_receipt
 from ._record import Record, decode_record, encode_record
 from ._upload import UploadCreate, UploadState
 
 __all__ = [
     "ENROLL_LABEL",
+    "FORMSET_LABEL",
+    "FormSet",
+    "PublishedFormDoc",
+    "SignedFormSet",
+    "sign_formset",
+    "verify_formset",
     "H_DEVICE",
     "H_NONCE",
     "H_SIGNATURE",

@@ -244,3 +244,43 @@ async def test_checkpoints_are_consistent(server) -> None:  # type: ignore[no-un
         cp1.size, cp2.size, [base64.b64decode(p) for p in proof], cp1.root_hash, cp2.root_hash
     )
     assert parse_checkpoint  # the module's parser is public too
+
+
+@pytest.mark.asyncio
+async def test_signed_form_set_and_openapi(server) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from schemas.errors import SchemaError
+    from schemas.survey import Form
+    from schemas.wire import SignedFormSet, verify_formset
+
+    project, base, session = server
+    client, resp = await enrolled(server)
+    r = await client.call("GET", "/v1/forms")
+    assert r.status == 200
+    signed = msgspec.json.decode(await r.read(), type=SignedFormSet)
+    fs = verify_formset(signed, Ed25519PublicKey.from_public_bytes(resp.signing_public_key))
+    [doc] = fs.forms
+    assert msgspec.msgpack.decode(doc.document, type=Form) == FORM
+    forged = SignedFormSet(body=signed.body + b"x", signature=signed.signature)
+    with pytest.raises(SchemaError):
+        verify_formset(forged, Ed25519PublicKey.from_public_bytes(resp.signing_public_key))
+    assert (await session.get(base + "/v1/forms")).status == 401  # devices only
+
+    r = await session.get(base + "/v1/openapi.json")
+    doc_ = msgspec.json.decode(await r.read())
+    assert doc_["openapi"] == "3.1.0"
+    served = {
+        (res.canonical, route.method.lower())
+        for res in create_app(project).router.resources()
+        for route in res
+        if res.canonical.startswith("/v1/") and route.method not in ("HEAD", "OPTIONS")
+    }
+    documented = {(p, m) for p, ops in doc_["paths"].items() for m in ops}
+    undocumented = served - documented
+    # log and health endpoints are plain text/JSON helpers, documented in api-v1.md
+    assert undocumented <= {
+        ("/v1/health", "get"), ("/v1/log/key", "get"), ("/v1/log/checkpoint", "get"),
+        ("/v1/log/consistency", "get"), ("/v1/openapi.json", "get"),
+    }  # fmt: skip
+    assert "UploadCreate" in doc_["components"]["schemas"]
