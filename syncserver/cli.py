@@ -374,6 +374,47 @@ def _records_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tokens_create(args: argparse.Namespace) -> int:
+    from .tokens import create_token
+
+    project = _project(args)
+    try:
+        token = create_token(project, args.role, args.label, now=_now())
+    finally:
+        project.close()
+    print(token)
+    print(f"({args.role} token '{args.label}': shown once, stored only as a hash)", file=sys.stderr)
+    return 0
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    from .tokens import list_tokens
+
+    project = _project(args)
+    try:
+        rows = list_tokens(project)
+    finally:
+        project.close()
+    if not rows:
+        print("no admin tokens")
+    for t in rows:
+        state = "revoked" if t.revoked else "live"
+        print(f"{t.label:<24} {t.role:<8} {t.created:%Y-%m-%d}  {state}")
+    return 0
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    from .tokens import revoke_token
+
+    project = _project(args)
+    try:
+        revoke_token(project, args.label, now=_now())
+    finally:
+        project.close()
+    print(f"token '{args.label}' revoked")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -429,6 +470,21 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--reason", required=True, help="why (kept in the audit log)")
     _project_options(rv)
     rv.set_defaults(func=_devices_revoke)
+
+    tk = sub.add_parser("tokens", help="role-scoped admin API tokens")
+    tsub = tk.add_subparsers(dest="tokens_command", metavar="ACTION")
+    tc = tsub.add_parser("create", help="make a token (shown once)")
+    tc.add_argument("--role", required=True, choices=["admin", "manager", "auditor"])
+    tc.add_argument("--label", required=True, help="who or what holds it (not a secret)")
+    _project_options(tc)
+    tc.set_defaults(func=_tokens_create)
+    tl = tsub.add_parser("list", help="list tokens")
+    _project_options(tl)
+    tl.set_defaults(func=_tokens_list)
+    tr = tsub.add_parser("revoke", help="revoke a token by label")
+    tr.add_argument("label")
+    _project_options(tr)
+    tr.set_defaults(func=_tokens_revoke)
 
     q = sub.add_parser("quarantine", help="what did not get into the data, and why")
     qsub = q.add_subparsers(dest="quarantine_command", metavar="ACTION")

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..project import Project
 from ..service import Service
-from . import _devices, _forms, _log, _openapi, _uploads
+from . import _admin, _devices, _forms, _log, _openapi, _uploads
 from ._base import AREA, CLOCK, GATE, PROJECT, SERVICE, Gate, error_middleware, json_response
 
 __all__ = ["create_app", "serve"]
@@ -58,6 +58,7 @@ def create_app(
     app.router.add_routes(_log.routes)
     app.router.add_routes(_forms.routes)
     app.router.add_routes(_openapi.routes)
+    app.router.add_routes(_admin.routes)
     return app
 
 

@@ -81,6 +81,19 @@ _PATHS: list[tuple[str, str, str, type | None, list[tuple[int, type | None]], bo
     ("/v1/forms", "get", "The signed set of published forms", None, [(200, SignedFormSet)], True),
 ]
 
+# Admin endpoints: bearer tokens with a role (auditor < manager < admin).
+_ADMIN: list[tuple[str, str, str, str]] = [
+    ("/v1/admin/audit", "get", "Audit entries, newest first (?kind=, ?limit=)", "auditor"),
+    ("/v1/admin/quarantine", "get", "Quarantined bundles and records with reasons", "manager"),
+    (
+        "/v1/admin/records/{record_id}",
+        "get",
+        "Every version of a record; ?sensitive=1 needs admin and is logged",
+        "manager",
+    ),
+    ("/v1/admin/records/{record_id}/review", "post", "Set the review state", "manager"),
+]
+
 
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
@@ -111,6 +124,22 @@ def openapi_document() -> dict[str, Any]:
                 entry["content"] = {"application/json": {"schema": ref(resp)}}
             op["responses"][str(status)] = entry
         paths.setdefault(path, {})[method] = op
+    for path, method, summary, role in _ADMIN:
+        paths.setdefault(path, {})[method] = {
+            "summary": f"{summary} (role: {role})",
+            "security": [{"adminToken": []}],
+            "responses": {
+                "200": {"description": "JSON"},
+                "401": {
+                    "description": "no or unknown token",
+                    "content": {"application/json": {"schema": ref(ErrorBody)}},
+                },
+                "403": {
+                    "description": "role too low",
+                    "content": {"application/json": {"schema": ref(ErrorBody)}},
+                },
+            },
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": "sealsync sync API", "version": __version__},
@@ -118,12 +147,13 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "schemas": components,
             "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer"},
                 "deviceSignature": {
                     "type": "apiKey",
                     "in": "header",
                     "name": "Sealsync-Signature",
                     "description": "Ed25519 request signature; see docs/spec/api-v1.md §3",
-                }
+                },
             },
         },
     }

@@ -284,3 +284,46 @@ async def test_signed_form_set_and_openapi(server) -> None:  # type: ignore[no-u
         ("/v1/log/consistency", "get"), ("/v1/openapi.json", "get"),
     }  # fmt: skip
     assert "UploadCreate" in doc_["components"]["schemas"]
+
+
+@pytest.mark.asyncio
+async def test_admin_api_roles(server) -> None:  # type: ignore[no-untyped-def]
+    from syncserver.tokens import create_token as admin_token
+    from syncserver.tokens import revoke_token
+
+    project, base, session = server
+    client, _ = await enrolled(server)
+    rng = random.Random(4)
+    answers = synthesize(FORM, rng, fixed={"consent": "yes"})
+    answers["respondent_name"] = "역할시험"
+    rec = make_record(FORM, answers)
+    data = seal_for(project, client.key, client.device_id, [rec])
+    await client.upload(read_header(io.BytesIO(data)).bundle_id, data)
+    tokens = {
+        r: admin_token(project, r, f"{r}-1", now=now()) for r in ("auditor", "manager", "admin")
+    }
+
+    async def get(path: str, role: str | None) -> tuple[int, object]:
+        h = {"Authorization": f"Bearer {tokens[role]}"} if role else {}
+        r = await session.get(base + path, headers=h)
+        return r.status, msgspec.json.decode(await r.read())
+
+    rpath = f"/v1/admin/records/{rec.record_id}"
+    assert (await get("/v1/admin/audit", None))[0] == 401
+    assert (await get("/v1/admin/audit", "auditor"))[0] == 200
+    assert (await get(rpath, "auditor"))[0] == 403
+    status, body = await get(rpath, "manager")
+    assert status == 200 and "respondent_name" not in body[0]["answers"]  # type: ignore[index]
+    assert (await get(rpath + "?sensitive=1", "manager"))[0] == 403
+    status, body = await get(rpath + "?sensitive=1", "admin")
+    assert status == 200 and body[0]["answers"]["respondent_name"] == "역할시험"  # type: ignore[index]
+    status, entries = await get("/v1/admin/audit?kind=key_use", "auditor")
+    assert [e["actor"] for e in entries] == ["token:admin-1"]  # type: ignore[union-attr]
+    r = await session.post(
+        base + rpath + "/review",
+        data=b'{"state": "approved"}',
+        headers={"Authorization": f"Bearer {tokens['manager']}"},
+    )
+    assert r.status == 200
+    revoke_token(project, "manager-1", now=now())
+    assert (await get(rpath, "manager"))[0] == 401

@@ -1,0 +1,113 @@
+"""Admin endpoints, role-scoped (docs/spec/api-v1.md §10).
+
+GET  /v1/admin/audit?kind=&limit=          auditor
+GET  /v1/admin/quarantine                  manager
+GET  /v1/admin/records/{id}                manager; ?sensitive=1 needs admin (logged)
+POST /v1/admin/records/{id}/review         manager   {"state": "approved"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, Literal
+
+import msgspec
+from aiohttp import web
+
+from ..audit import decode_entry
+from ..errors import BadRequest, NotFound
+from ..review import list_quarantine, record_history, set_review
+from ..tokens import Role, check_token
+from ._base import CLOCK, PROJECT, decode_body, json_response
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+
+async def _who(request: web.Request, need: Role) -> tuple[str, str]:
+    header = request.headers.get("Authorization")
+    result: tuple[str, str] = await request.app[PROJECT].store.read(
+        lambda c: check_token(c, header, need)
+    )
+    return result
+
+
+def _record_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["record_id"])
+    except ValueError:
+        raise NotFound("no such record") from None
+
+
+@routes.get("/v1/admin/audit")
+async def audit(request: web.Request) -> web.Response:
+    await _who(request, "auditor")
+    kind = request.query.get("kind")
+    try:
+        limit = min(int(request.query.get("limit", "100")), 1000)
+    except ValueError:
+        raise BadRequest("limit must be a number") from None
+    rows = await request.app[PROJECT].store.read(
+        lambda c: c.execute("SELECT idx, entry FROM audit ORDER BY idx DESC LIMIT 5000").fetchall()
+    )
+    out: list[dict[str, Any]] = []
+    for idx, raw in rows:
+        e = decode_entry(raw)
+        if kind and e.kind != kind:
+            continue
+        out.append({"index": idx, **msgspec.to_builtins(e)})
+        if len(out) >= limit:
+            break
+    return json_response(out)
+
+
+@routes.get("/v1/admin/quarantine")
+async def quarantine(request: web.Request) -> web.Response:
+    await _who(request, "manager")
+    items = await asyncio.to_thread(list_quarantine, request.app[PROJECT])
+    return json_response([msgspec.to_builtins(q.__dict__) for q in items])
+
+
+@routes.get("/v1/admin/records/{record_id}")
+async def record(request: web.Request) -> web.Response:
+    sensitive = request.query.get("sensitive") == "1"
+    label, _role = await _who(request, "admin" if sensitive else "manager")
+    history = await asyncio.to_thread(
+        record_history,
+        request.app[PROJECT],
+        _record_id(request),
+        include_sensitive=sensitive,
+        actor=f"token:{label}",
+        now=request.app[CLOCK](),
+    )
+    return json_response(
+        [
+            {
+                "version": h.version,
+                "status": h.status,
+                "review": h.review,
+                "form": f"{h.form_id}@{h.form_version}",
+                "received_at": h.received,
+                "sha256": h.sha256.hex(),
+                "answers": h.answers,
+            }
+            for h in history
+        ]
+    )
+
+
+class _Review(msgspec.Struct, forbid_unknown_fields=True):
+    state: Literal["received", "has_issues", "approved", "rejected"]
+
+
+@routes.post("/v1/admin/records/{record_id}/review")
+async def review(request: web.Request) -> web.Response:
+    await _who(request, "manager")
+    body = decode_body(await request.read(), _Review)
+    assert isinstance(body, _Review)
+    await asyncio.to_thread(
+        set_review, request.app[PROJECT], _record_id(request), body.state, now=request.app[CLOCK]()
+    )
+    return json_response({"record_id": request.match_info["record_id"], "review": body.state})
