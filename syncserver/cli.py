@@ -530,6 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     _project_options(rr)
     rr.set_defaults(func=_records_review)
 
+    from . import cli_export
+
+    cli_export.register(sub, _project_options, _project)
+
     forms = sub.add_parser("forms", help="survey forms")
     fsub = forms.add_subparsers(dest="forms_command", metavar="ACTION")
     check = fsub.add_parser(

@@ -36,7 +36,7 @@ from schemas.wire import Record
 from .audit import AuditEntry, Kind, append
 from .forms import FormCache
 from .project import Project
-from .sensitive import seal, sensitive_names, split
+from .sensitive import seal, sensitive_plan, split
 from .uploads import UploadArea
 
 __all__ = ["IngestReport", "ingest_bundle", "persist_upload", "recover"]
@@ -198,7 +198,7 @@ def ingest_bundle(
             bad.append((rec, "record does not satisfy its form", msgspec.msgpack.encode(problems)))
             continue
         entry_sha = entries[(rec.record_id, rec.version)].sha256
-        plain, secret = split(dict(rec.answers), sensitive_names(form))
+        plain, secret = split(dict(rec.answers), sensitive_plan(form))
         stored = msgspec.structs.replace(rec, answers=plain)
         valid.append(
             _Valid(

@@ -10,49 +10,55 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from schemas.survey import Form
+from schemas.survey import Form, Item
 
-__all__ = ["join", "open_sealed", "seal", "sensitive_names", "split"]
+__all__ = ["SensitivePlan", "join", "open_sealed", "seal", "sensitive_plan", "split"]
 
 LABEL = b"sealsync/v1 sensitive answers\x00"
 
 
-def sensitive_names(form: Form) -> tuple[set[str], dict[str, set[str]]]:
-    """Top-level sensitive names, and per repeat the sensitive names inside it."""
-    top: set[str] = set()
-    repeats: dict[str, set[str]] = {}
-    for it, parents in form.walk():
-        if not it.sensitive:
-            continue
-        rep = next((p.name for p in reversed(parents) if p.type == "repeat"), None)
-        if rep is None:
-            top.add(it.name)
-        else:
-            repeats.setdefault(rep, set()).add(it.name)
-    return top, repeats
+@dataclass
+class SensitivePlan:
+    """The sensitive question names of one scope (the top level or one repeat), and the
+    plan of each repeat inside it, to any depth."""
+
+    names: set[str] = field(default_factory=set)
+    repeats: dict[str, SensitivePlan] = field(default_factory=dict)
 
 
-def split(
-    answers: dict[str, Any], names: tuple[set[str], dict[str, set[str]]]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(plain, secret): secret mirrors the structure, holding only sensitive answers."""
-    top, repeats = names
+def sensitive_plan(form: Form) -> SensitivePlan:
+    def build(items: tuple[Item, ...], plan: SensitivePlan) -> SensitivePlan:
+        for it in items:
+            if it.type == "repeat":
+                plan.repeats[it.name] = build(it.items, SensitivePlan())
+            elif it.type == "group":
+                build(it.items, plan)
+            elif it.sensitive:
+                plan.names.add(it.name)
+        return plan
+
+    return build(form.items, SensitivePlan())
+
+
+def split(answers: dict[str, Any], plan: SensitivePlan) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(plain, secret): secret mirrors the structure, holding only sensitive answers,
+    at every depth of nested repeats."""
     plain: dict[str, Any] = {}
     secret: dict[str, Any] = {}
     for k, v in answers.items():
-        if k in top:
+        if k in plan.names:
             secret[k] = v
-        elif k in repeats and isinstance(v, list):
-            inner = repeats[k]
-            plain[k] = [{a: b for a, b in e.items() if a not in inner} for e in v]
-            hidden = [{a: b for a, b in e.items() if a in inner} for e in v]
-            if any(hidden):
-                secret[k] = hidden
+        elif k in plan.repeats and isinstance(v, list):
+            parts = [split(e, plan.repeats[k]) for e in v]
+            plain[k] = [p for p, _ in parts]
+            if any(s for _, s in parts):
+                secret[k] = [s for _, s in parts]
         else:
             plain[k] = v
     return plain, secret
@@ -62,7 +68,7 @@ def join(plain: dict[str, Any], secret: dict[str, Any]) -> dict[str, Any]:
     out = dict(plain)
     for k, v in secret.items():
         if isinstance(v, list) and isinstance(out.get(k), list):
-            out[k] = [{**a, **b} for a, b in zip(out[k], v, strict=True)]
+            out[k] = [join(a, b) for a, b in zip(out[k], v, strict=True)]
         else:
             out[k] = v
     return out

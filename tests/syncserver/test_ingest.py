@@ -178,3 +178,31 @@ def test_persist_is_idempotent_and_recover_finishes_stored_bundles(env) -> None:
     reports = recover(project, area, forms, now=NOW)  # as if the server died before ingest
     assert [r.state for r in reports] == ["accepted"]
     assert recover(project, area, forms, now=NOW) == []
+
+
+def test_nested_repeats_keep_sensitive_answers_out_of_plain_columns() -> None:
+    """A sensitive question in a repeat inside a repeat is split off too (any depth)."""
+    from schemas.survey import parse_form
+    from syncserver.sensitive import join, sensitive_plan, split
+
+    text = {"en": "x"}
+    form = parse_form(
+        {
+            "id": "nested", "version": 1, "title": text, "languages": ["en"],
+            "default_language": "en",
+            "items": [
+                {"name": "trips", "type": "repeat", "label": text, "items": [
+                    {"name": "year", "type": "year", "label": text},
+                    {"name": "stops", "type": "repeat", "label": text, "items": [
+                        {"name": "place", "type": "text", "label": text, "sensitive": True},
+                        {"name": "days", "type": "integer", "label": text},
+                    ]},
+                ]},
+            ],
+        }
+    )  # fmt: skip
+    answers = {"trips": [{"year": 2019, "stops": [{"place": NAME, "days": 3}, {"days": 1}]}]}
+    plain, secret = split(answers, sensitive_plan(form))
+    assert NAME not in repr(plain)
+    assert plain == {"trips": [{"year": 2019, "stops": [{"days": 3}, {"days": 1}]}]}
+    assert join(plain, secret) == answers

@@ -1,0 +1,226 @@
+"""Benchmark: export a form's records to CSV (and JSON Lines) from the central store.
+
+Usage:  .venv/bin/python bench/bench_export.py [--records 100000] [--pool 200] [--jsonl]
+                                               [--sensitive] [--keep DIR]
+
+Builds a project in a temporary directory with the shipped ``escapee-interview`` form
+(93 questions, 11 of them in the repeat group ``detention``) published, and inserts
+``--records`` current records straight into the store, encoded exactly as ingest stores
+them (plain answers as msgpack, sensitive answers sealed with the store key). The answers
+are drawn from a pool of ``--pool`` synthetic responses (half of them with detentions),
+each record with its own id. Then each export runs in a fresh child process, which
+reports the wall time of :func:`syncserver.export.export_form` and its peak RSS, read
+from ``VmHWM`` in /proc/self/status (``ru_maxrss`` would report the parent's high-water
+mark, which survives ``exec``). The store file is in the page cache (just written): the
+figures are for a warm cache.
+
+Prints JSON. Compare with DESIGN.md: export 100,000 records of a 100-question survey
+to CSV in <= 10 s, peak RSS < 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from schemas.forms import shipped_form
+from schemas.ids import new_id
+from schemas.survey import ANSWER_TYPES
+from schemas.survey.synth import synthesize
+from schemas.wire import Record, encode_record
+from syncserver.export import export_form
+from syncserver.forms import publish_form
+from syncserver.identity import KdfParams, Secret
+from syncserver.project import init_project, open_project
+from syncserver.sensitive import seal, sensitive_names, split
+
+FORM = shipped_form("escapee-interview")
+SECRET = Secret(passphrase="synthetic benchmark passphrase")
+KDF = KdfParams(memory_kib=1024, iterations=1, lanes=1)  # cheap: the bench is not about unlocking
+NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
+CHUNK = 10_000
+
+
+def status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return -1.0
+
+
+def build(root: Path, records: int, pool_size: int) -> dict[str, Any]:
+    project = init_project(root, SECRET, kdf=KDF)
+    try:
+        publish_form(project, FORM, now=NOW)
+        rng = random.Random(7)
+        pool = [
+            synthesize(FORM, rng, fixed={"consent": "yes", "was_detained": i % 2 == 0})
+            for i in range(pool_size)
+        ]
+        names = sensitive_names(FORM)
+        key = project.identity.store_key
+        bundle = new_id()
+        ms = int(NOW.timestamp() * 1000)
+        t = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
+        project.store.write_sync(
+            lambda c: c.execute(
+                "INSERT INTO bundles (bundle_id, sha256, size, device_id, received_ms, state)"
+                " VALUES (?, ?, 0, ?, ?, 'accepted')",
+                (bundle.bytes, bytes(32), bytes(16), ms),
+            )
+        )
+        answered = 0
+        t0 = time.perf_counter()
+        for start in range(0, records, CHUNK):
+            rows = []
+            for i in range(start, min(records, start + CHUNK)):
+                answers = pool[i % pool_size]
+                answered += len(answers)
+                rec = Record(
+                    record_id=new_id(),
+                    version=1,
+                    form_id=FORM.id,
+                    form_version=FORM.version,
+                    created_at=t,
+                    modified_at=t,
+                    lang="ko",
+                    answers=answers,
+                )
+                sha = hashlib.sha256(encode_record(rec)).digest()
+                plain, secret = split(answers, names)
+                stored = encode_record(msgspec.structs.replace(rec, answers=plain))
+                rows.append(
+                    (
+                        rec.record_id.bytes,
+                        FORM.id,
+                        sha,
+                        bundle.bytes,
+                        bytes(16),
+                        stored,
+                        seal(key, rec.record_id, 1, sha, secret),
+                        ms,
+                    )
+                )
+            project.store.write_sync(
+                lambda c, rows=rows: c.executemany(
+                    "INSERT INTO records (record_id, version, form_id, form_version, sha256,"
+                    " bundle_id, device_id, answers, sealed, received_ms)"
+                    " VALUES (?, 1, ?, 1, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            )
+        fill_s = time.perf_counter() - t0
+    finally:
+        project.close()
+    db = root / "store.db"
+    wal = root / "store.db-wal"
+    return {
+        "records": records,
+        "questions": sum(1 for it, _ in FORM.walk() if it.type in ANSWER_TYPES),
+        "mean_answers_per_record": round(answered / records, 1),
+        "store_mb": round(
+            (db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)) / 2**20, 1
+        ),
+        "fill_seconds": round(fill_s, 2),
+    }
+
+
+def child(root: Path, fmt: str, sensitive: bool) -> None:
+    """Run one export in this (fresh) process and print its figures as JSON."""
+    project = open_project(root, SECRET)
+    try:
+        out = root / f"export-{fmt}-{'sensitive' if sensitive else 'redacted'}"
+        rss_before = status_mb("VmRSS")
+        t0 = time.perf_counter()
+        report = export_form(
+            project,
+            FORM.id,
+            fmt=fmt,  # type: ignore[arg-type]
+            out_dir=out,
+            actor="bench",
+            now=NOW,
+            include_sensitive=sensitive,
+            role="admin",
+        )
+        seconds = time.perf_counter() - t0
+    finally:
+        project.close()
+    print(
+        json.dumps(
+            {
+                "format": fmt,
+                "sensitive": sensitive,
+                "rows": report.rows,
+                "repeat_rows": sum(report.repeat_rows.values()),
+                "seconds": round(seconds, 2),
+                "records_per_s": round(report.rows / seconds),
+                "rss_before_export_mb": rss_before,
+                "peak_rss_mb": status_mb("VmHWM"),
+                "output_mb": round(sum(f.stat().st_size for f in report.files) / 2**20, 1),
+            }
+        )
+    )
+
+
+def run_child(root: Path, fmt: str, sensitive: bool) -> dict[str, Any]:
+    argv = [sys.executable, __file__, "--child", str(root), "--format", fmt]
+    if sensitive:
+        argv.append("--sensitive")
+    done = subprocess.run(argv, check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--records", type=int, default=100_000)
+    p.add_argument("--pool", type=int, default=200, help="distinct synthetic responses")
+    p.add_argument("--jsonl", action="store_true", help="also export JSON Lines")
+    p.add_argument("--sensitive", action="store_true", help="also export with sensitive answers")
+    p.add_argument("--keep", metavar="DIR", help="build the project in DIR and keep it")
+    p.add_argument("--child", metavar="DIR", help=argparse.SUPPRESS)
+    p.add_argument("--format", default="csv", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(Path(args.child), args.format, args.sensitive)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
+        root = Path(args.keep) if args.keep else Path(tmp) / "proj"
+        setup = build(root, args.records, args.pool)
+        cases = [("csv", False)]
+        if args.sensitive:
+            cases.append(("csv", True))
+        if args.jsonl:
+            cases.append(("jsonl", False))
+        results = [run_child(root, fmt, sens) for fmt, sens in cases]
+    print(
+        json.dumps(
+            {
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+                **setup,
+                "exports": results,
+                "target": {"seconds": 10, "peak_rss_mb": 300, "records": 100_000},
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

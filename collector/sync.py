@@ -1,0 +1,137 @@
+"""Uploading sealed bundles and verifying receipts (docs/spec/api-v1.md §3–§5).
+
+The first piece of the field kit's sync (issue #4 builds ``collector sync`` on it):
+announce a bundle, resume from the server's offset, append in chunks, complete, and
+verify the signed receipt (signature, checkpoint, inclusion proof) against the keys the
+device pinned at enrollment. Only a verified receipt may lead to deleting a bundle.
+Transient failures (connection loss, 429, 5xx) are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+
+import aiohttp
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from schemas.wire import (
+    Receipt,
+    ReceiptBody,
+    UploadCreate,
+    UploadState,
+    sign_request_headers,
+    verify_receipt,
+)
+
+__all__ = ["Pins", "SyncClient", "SyncError"]
+
+CHUNK = 256 * 1024
+
+
+class SyncError(Exception):
+    """An upload that could not be finished now; the bundle stays on the device."""
+
+
+@dataclass(frozen=True)
+class Pins:
+    """What the device pinned at enrollment."""
+
+    signing_public: bytes  # the project's Ed25519 key (receipts, checkpoints)
+    log_origin: str
+
+    def verifier_key(self) -> str:
+        from schemas.tlog import NoteVerifier
+
+        return NoteVerifier.from_public_key(self.log_origin, self.signing_public).vkey
+
+
+class SyncClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        device_id: uuid.UUID,
+        key: Ed25519PrivateKey,
+        pins: Pins,
+        *,
+        attempts: int = 8,
+    ) -> None:
+        self.session = session
+        self.base = base_url.rstrip("/")
+        self.device_id = device_id
+        self.key = key
+        self.pins = pins
+        self.attempts = attempts
+
+    async def _call(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
+        delay = 0.2
+        for attempt in range(self.attempts):
+            h = sign_request_headers(self.key, self.device_id, method, path, body, int(time.time()))
+            h.update(headers or {})
+            try:
+                async with self.session.request(method, self.base + path, data=body, headers=h) as r:
+                    raw = await r.read()
+                    if r.status == 429 or r.status >= 500:
+                        wait = float(r.headers.get("Retry-After", delay))
+                        raise _Retry(min(wait, 30.0))
+                    return r.status, raw, dict(r.headers)
+            except (aiohttp.ClientError, asyncio.TimeoutError, _Retry) as e:
+                if attempt == self.attempts - 1:
+                    raise SyncError(f"server unreachable or busy ({e.__class__.__name__})") from None
+                await asyncio.sleep(e.wait if isinstance(e, _Retry) else delay)
+                delay = min(delay * 2, 30.0)
+        raise SyncError("unreachable")  # pragma: no cover
+
+    async def upload(self, bundle_id: uuid.UUID, data: bytes) -> ReceiptBody:
+        """Upload (resuming where the server stands) and return the *verified* receipt."""
+        sha = hashlib.sha256(data).digest()
+        create = UploadCreate(bundle_id=bundle_id, size=len(data), sha256=sha)
+        status, raw, _ = await self._call("POST", "/v1/uploads", msgspec.json.encode(create))
+        if status not in (200, 201):
+            raise SyncError(_message(raw, status))
+        state = msgspec.json.decode(raw, type=UploadState)
+        offset = state.offset
+        while offset < len(data):
+            status, raw, headers = await self._call(
+                "PATCH",
+                f"/v1/uploads/{bundle_id}",
+                data[offset : offset + CHUNK],
+                {"Upload-Offset": str(offset)},
+            )
+            if status == 204 or status == 409 and "Upload-Offset" in headers:
+                offset = int(headers["Upload-Offset"])  # 409: resume from the server's offset
+                continue
+            raise SyncError(_message(raw, status))
+        status, raw, _ = await self._call("POST", f"/v1/uploads/{bundle_id}/complete")
+        if status != 200:
+            raise SyncError(_message(raw, status))
+        receipt = msgspec.json.decode(raw, type=Receipt)
+        return verify_receipt(
+            receipt,
+            signing_public=Ed25519PublicKey.from_public_bytes(self.pins.signing_public),
+            log_verifier_key=self.pins.verifier_key(),
+            origin=self.pins.log_origin,
+            bundle_id=bundle_id,
+            sha256=sha,
+        )
+
+
+class _Retry(Exception):
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+
+
+def _message(raw: bytes, status: int) -> str:
+    try:
+        err = msgspec.json.decode(raw)["error"]
+        hint = f" ({err['hint']})" if err.get("hint") else ""
+        return f"server answered {status}: {err['message']}{hint}"
+    except (msgspec.DecodeError, KeyError, TypeError):
+        return f"server answered {status}"
