@@ -76,15 +76,17 @@ class SyncClient:
             h = sign_request_headers(self.key, self.device_id, method, path, body, int(time.time()))
             h.update(headers or {})
             try:
-                async with self.session.request(method, self.base + path, data=body, headers=h) as r:
+                request = self.session.request(method, self.base + path, data=body, headers=h)
+                async with request as r:
                     raw = await r.read()
                     if r.status == 429 or r.status >= 500:
                         wait = float(r.headers.get("Retry-After", delay))
                         raise _Retry(min(wait, 30.0))
                     return r.status, raw, dict(r.headers)
-            except (aiohttp.ClientError, asyncio.TimeoutError, _Retry) as e:
+            except (TimeoutError, aiohttp.ClientError, _Retry) as e:
                 if attempt == self.attempts - 1:
-                    raise SyncError(f"server unreachable or busy ({e.__class__.__name__})") from None
+                    why = e.__class__.__name__
+                    raise SyncError(f"server unreachable or busy ({why})") from None
                 await asyncio.sleep(e.wait if isinstance(e, _Retry) else delay)
                 delay = min(delay * 2, 30.0)
         raise SyncError("unreachable")  # pragma: no cover

@@ -530,9 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     _project_options(rr)
     rr.set_defaults(func=_records_review)
 
-    from . import cli_export
+    from . import audit_verify, cli_export
 
     cli_export.register(sub, _project_options, _project)
+    audit_verify.register(sub, _project_options)
 
     forms = sub.add_parser("forms", help="survey forms")
     fsub = forms.add_subparsers(dest="forms_command", metavar="ACTION")
