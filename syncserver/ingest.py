@@ -164,6 +164,14 @@ def ingest_bundle(
             project, bundle_id, f"bundle could not be opened: {e.reason.value}", now, report
         )
 
+    if opened.header.bundle_id != bundle_id:
+        return _quarantine_bundle(
+            project,
+            bundle_id,
+            "the bundle id in the header is not the id it was uploaded as",
+            now,
+            report,
+        )
     m = opened.manifest
     dev = project.store.read_sync(
         lambda c: c.execute(

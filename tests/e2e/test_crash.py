@@ -31,6 +31,7 @@ from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from syncserver import devices  # noqa: E402
 from syncserver.audit import decode_entry  # noqa: E402
+from syncserver.audit_verify import verify_log  # noqa: E402
 from syncserver.forms import publish_form  # noqa: E402
 from syncserver.identity import Secret  # noqa: E402
 from syncserver.project import init_project, open_project  # noqa: E402
@@ -143,3 +144,6 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(tmp_path: Path) -> 
         assert all(hashlib.sha256(b"\x00" + e).digest() == h for _, e, h in entries)
     finally:
         project.close()
+    report = verify_log(tmp_path / "p" / "store.db")  # the independent verifier agrees
+    assert report.ok, report.first_problem
+    assert report.entries == len(entries) and report.checkpoints >= 1

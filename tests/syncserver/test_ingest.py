@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import uuid
 
@@ -10,6 +11,7 @@ import msgspec
 import pytest
 from server_helpers import NOW, device_request, make_record, seal_for
 
+from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from syncserver import devices
@@ -34,10 +36,6 @@ def env(project: Project):  # type: ignore[no-untyped-def]
 
 
 def upload(project, area, device_id, data: bytes):  # type: ignore[no-untyped-def]
-    import io
-
-    from schemas.bundle import read_header
-
     bid = read_header(io.BytesIO(data)).bundle_id
     area.append(bid, 0, data, len(data))
     persist_upload(project, area, bid, device_id, len(data), hashlib.sha256(data).digest(), now=NOW)
@@ -206,3 +204,112 @@ def test_nested_repeats_keep_sensitive_answers_out_of_plain_columns() -> None:
     assert NAME not in repr(plain)
     assert plain == {"trips": [{"year": 2019, "stops": [{"days": 3}, {"days": 1}]}]}
     assert join(plain, secret) == answers
+
+
+def test_expired_device_bundle_goes_to_quarantine(project: Project) -> None:
+    import datetime
+
+    publish_form(project, FORM, now=NOW)
+    key, req = device_request()
+    days = project.config.devices.certificate_days
+    resp = devices.enroll(project, req, how="file", now=NOW - datetime.timedelta(days=days + 1))
+    dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+    area, forms = UploadArea(project.config.root), FormCache()
+    r = ingest_bundle(
+        project,
+        area,
+        forms,
+        upload(project, area, dev, seal_for(project, key, dev, [make_record(FORM, answers(1))])),
+        now=NOW,
+    )
+    assert (r.state, r.reasons) == ("quarantined", ["the sealing device's certificate had expired"])
+
+
+def test_bundle_uploaded_under_another_id_is_quarantined(env) -> None:  # type: ignore[no-untyped-def]
+    project, area, forms, key, dev = env
+    data = seal_for(project, key, dev, [make_record(FORM, answers(1))])
+    other = uuid.uuid4()
+    area.append(other, 0, data, len(data))
+    persist_upload(project, area, other, dev, len(data), hashlib.sha256(data).digest(), now=NOW)
+    r = ingest_bundle(project, area, forms, other, now=NOW)
+    assert r.reasons == ["the bundle id in the header is not the id it was uploaded as"]
+
+
+def test_every_vector_through_ingest(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every bundle vector, as the server would receive it: the invalid ones are kept
+    and quarantined with exactly the vector's reason, and nothing else changes."""
+    import base64
+    import json
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from server_helpers import FAST_KDF, SECRET
+
+    from schemas.bundle import RecipientKey
+    from schemas.errors import BundleReason
+    from syncserver.identity import ProjectIdentity, save_identity
+    from syncserver.project import init_project, open_project
+
+    vectors = sorted((Path(__file__).resolve().parents[1] / "vectors" / "bundle").glob("*.json"))
+    assert len(vectors) > 60
+    for path in vectors:
+        v = json.loads(path.read_text())
+        root = tmp_path / v["name"]
+        p = init_project(root, SECRET, kdf=FAST_KDF)
+        ident = p.identity
+        p.close()
+        vector_key = RecipientKey(
+            X25519PrivateKey.from_private_bytes(bytes.fromhex(v["recipient_private_key"]))
+        )
+        save_identity(
+            root / "identity.sealed",
+            ProjectIdentity(ident.project_id, vector_key, ident.signing, ident.store_key),
+            SECRET,
+            kdf=FAST_KDF,
+        )
+        p = open_project(root, SECRET)
+        try:
+            for i, (device_id, pub) in enumerate(v["devices"].items(), start=1):
+                p.store.write_sync(
+                    lambda c, d=device_id, k=pub, n=i: c.execute(
+                        "INSERT INTO devices (device_id, serial, label, public_key, certificate,"
+                        " not_before_ms, not_after_ms, enrolled_ms, enrolled_how)"
+                        " VALUES (?, ?, 'vector', ?, x'00', 0, 9999999999999, 0, 'file')",
+                        (uuid.UUID(d).bytes, n, bytes.fromhex(k)),
+                    )
+                )
+            data = base64.b64decode(v["bundle"])
+            try:
+                bid = read_header(io.BytesIO(data)).bundle_id
+            except Exception:
+                bid = uuid.uuid4()
+            area = UploadArea(root)
+            if data:
+                area.append(bid, 0, data, len(data))
+                persist_upload(
+                    p,
+                    area,
+                    bid,
+                    uuid.UUID(int=0),
+                    len(data),
+                    hashlib.sha256(data).digest(),
+                    now=NOW,
+                )
+            else:
+                continue  # an empty upload is refused at the API (size >= 1)
+            report = ingest_bundle(p, area, FormCache(), bid, now=NOW)
+            if v["expect"] == "success":
+                # opens; its records name a form this project never published
+                assert report.state == "accepted", v["name"]
+                assert report.accepted == 0 and report.quarantined > 0, v["name"]
+            else:
+                want = f"bundle could not be opened: {BundleReason[v['reason']].value}"
+                assert (report.state, report.reasons) == ("quarantined", [want]), v["name"]
+                assert p.store.read_sync(
+                    lambda c: c.execute("SELECT COUNT(*) FROM records").fetchone()
+                ) == (0,)
+                assert p.store.read_sync(
+                    lambda c: c.execute("SELECT state FROM bundles").fetchall()
+                ) == [("quarantined",)]
+        finally:
+            p.close()
