@@ -1,7 +1,10 @@
 """The SQLite store: WAL, one writer thread, readers in a pool.
 
-Every write runs in one thread, in one transaction, and commits with
-``synchronous=FULL``: when :meth:`SqliteStore.write` returns, the change is on disk.
+Every write runs in one thread and commits with ``synchronous=FULL``: when
+:meth:`SqliteStore.write` returns, the change is on disk. Writes that queue up while the
+writer is busy are *group-committed*: run one after another in one transaction, each
+inside its own savepoint (a failing one rolls back alone and gets its own error), with
+one commit and so one fsync for the batch. Nobody is answered before that commit.
 Readers use their own connections in a small thread pool, so they never wait for the
 writer (WAL). Library code passes plain functions ``fn(conn) -> T``; the store runs them
 where they belong. Low-level ``sqlite3`` errors never leave this module unwrapped.
@@ -15,7 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..errors import StoreError
 from ._schema import MIGRATIONS, SCHEMA_VERSION
@@ -47,6 +50,9 @@ class SqliteStore:
         self._writer: sqlite3.Connection | None = None
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._pending_lock = threading.Lock()
+        self.batches = 0  # group commits done (for tests and metrics)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -128,12 +134,65 @@ class SqliteStore:
             raise StoreError(f"store read failed ({e.__class__.__name__})") from None
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a write transaction, possibly group-committed with others."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_pool, self.write_sync, fn)
+        fut: asyncio.Future[T] = loop.create_future()
+        with self._pending_lock:
+            self._pending.append((fn, fut))
+        loop.run_in_executor(self._writer_pool, self._drain)
+        return await fut
+
+    def _drain(self) -> None:
+        """Writer thread: take every queued write and commit them together."""
+        with self._pending_lock:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        if not batch:
+            return  # an earlier drain already took them
+        conn = self._writer
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        with self._lock:
+            try:
+                if conn is None:
+                    raise StoreError("the store is closed")
+                conn.execute("BEGIN IMMEDIATE")
+                for fn, fut in batch:
+                    conn.execute("SAVEPOINT w")
+                    try:
+                        result = fn(conn)
+                    except Exception as e:  # this write only: roll it back, keep the rest
+                        conn.execute("ROLLBACK TO w")
+                        conn.execute("RELEASE w")
+                        outcomes.append((fut, None, e))
+                        continue
+                    conn.execute("RELEASE w")
+                    outcomes.append((fut, result, None))
+                conn.execute("COMMIT")
+                self.batches += 1
+            except sqlite3.Error as e:
+                if conn is not None and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                err = StoreError(f"store write failed ({e.__class__.__name__})")
+                outcomes = [(fut, None, err) for _, fut in batch]
+            except StoreError as e:
+                outcomes = [(fut, None, e) for _, fut in batch]
+        for fut, result, error in outcomes:
+            fut.get_loop().call_soon_threadsafe(_settle, fut, result, error)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self.read_sync, fn)
+
+
+MAX_BATCH = 256
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
 
 
 def _statements(script: str) -> list[str]:
