@@ -13,6 +13,7 @@ where they belong. Low-level ``sqlite3`` errors never leave this module unwrappe
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -50,7 +51,7 @@ class SqliteStore:
         self._writer: sqlite3.Connection | None = None
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], _Waiter]] = []
         self._pending_lock = threading.Lock()
         self.batches = 0  # group commits done (for tests and metrics)
 
@@ -100,22 +101,20 @@ class SqliteStore:
     # -- running work -------------------------------------------------------------------
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one write transaction, committed durably. Caller's thread."""
-        conn = self._writer
-        if conn is None:
+        """Run ``fn`` in a durable write transaction, from any thread but the writer's.
+
+        Like :meth:`write`, it goes through the single writer thread and may share a
+        group commit; the caller blocks until the commit is on disk.
+        """
+        if self._writer is None:
             raise StoreError("the store is closed")
-        with self._lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
-            except sqlite3.Error as e:
-                raise StoreError(f"store write failed ({e.__class__.__name__})") from None
+        if threading.current_thread().name.startswith("store-writer"):
+            raise RuntimeError("write_sync called from the writer thread (would deadlock)")
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._pending_lock:
+            self._pending.append((fn, fut))
+        self._writer_pool.submit(self._drain)
+        return fut.result()
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -135,6 +134,8 @@ class SqliteStore:
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a write transaction, possibly group-committed with others."""
+        if self._writer is None:
+            raise StoreError("the store is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         with self._pending_lock:
@@ -149,7 +150,7 @@ class SqliteStore:
         if not batch:
             return  # an earlier drain already took them
         conn = self._writer
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        outcomes: list[tuple[_Waiter, Any, BaseException | None]] = []
         with self._lock:
             try:
                 if conn is None:
@@ -176,7 +177,10 @@ class SqliteStore:
             except StoreError as e:
                 outcomes = [(fut, None, e) for _, fut in batch]
         for fut, result, error in outcomes:
-            fut.get_loop().call_soon_threadsafe(_settle, fut, result, error)
+            if isinstance(fut, asyncio.Future):
+                fut.get_loop().call_soon_threadsafe(_settle, fut, result, error)
+            else:
+                _settle(fut, result, error)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -186,7 +190,10 @@ class SqliteStore:
 MAX_BATCH = 256
 
 
-def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+_Waiter = asyncio.Future[Any] | concurrent.futures.Future[Any]
+
+
+def _settle(fut: _Waiter, result: Any, error: BaseException | None) -> None:
     if fut.done():
         return
     if error is not None:

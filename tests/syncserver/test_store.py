@@ -55,3 +55,26 @@ async def test_concurrent_writes_are_group_committed_and_isolated(tmp_path: Path
         assert s.batches < 200  # fewer commits (fsyncs) than writes
     finally:
         s.close()
+
+
+def test_sync_writes_share_the_writer_and_closed_store_is_one_error(tmp_path: Path) -> None:
+    import threading
+
+    s = SqliteStore(tmp_path / "s.db").open()
+    threads = [
+        threading.Thread(
+            target=lambda i=i: s.write_sync(
+                lambda c: c.execute("INSERT INTO meta VALUES (?, ?)", (f"t{i}", b"v"))
+            )
+        )
+        for i in range(50)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert s.read_sync(lambda c: c.execute("SELECT COUNT(*) FROM meta").fetchone()[0]) == 50
+    assert s.batches <= 50
+    s.close()
+    with pytest.raises(StoreError, match="closed"):
+        s.write_sync(lambda c: None)
