@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import time
 import uuid
 from typing import Any
@@ -43,7 +44,8 @@ class DeviceClient:
         ts = int(time.time()) + self.clock_offset
         h = sign_request_headers(self.key, self.device_id, method, path, body, ts)
         h.update(headers or {})
-        resp = await self.session.request(method, self.base + path, data=body, headers=h)
+        data = io.BytesIO(body) if len(body) > 1024 * 1024 else body  # stream big bodies
+        resp = await self.session.request(method, self.base + path, data=data, headers=h)
         await resp.read()
         return resp
 

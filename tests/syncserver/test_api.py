@@ -327,3 +327,15 @@ async def test_admin_api_roles(server) -> None:  # type: ignore[no-untyped-def]
     assert r.status == 200
     revoke_token(project, "manager-1", now=now())
     assert (await get(rpath, "manager"))[0] == 401
+
+
+@pytest.mark.asyncio
+async def test_oversized_chunk_is_413_in_the_one_error_shape(server) -> None:  # type: ignore[no-untyped-def]
+    project = server[0]
+    client, _ = await enrolled(server)
+    bid, data = bundle(project, client)
+    await client.create(bid, data)
+    big = b"\0" * (project.config.limits.max_chunk_bytes + 128 * 1024)
+    r = await client.patch(bid, 0, big)
+    assert r.status == 413
+    assert set(msgspec.json.decode(await r.read())["error"]) >= {"code", "message"}
