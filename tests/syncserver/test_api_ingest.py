@@ -1,0 +1,181 @@
+"""Ingest outcomes over the real HTTP server on 127.0.0.1: expired devices, invalid
+records beside valid ones, versions and conflicts, and every bundle vector."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import io
+import json
+import random
+import uuid
+from pathlib import Path
+
+import aiohttp
+import msgspec
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from device_client import DeviceClient
+from server_helpers import FAST_KDF, NOW, SECRET, device_request, make_record, seal_for
+
+from schemas.bundle import RecipientKey, read_header
+from schemas.errors import BundleReason
+from schemas.forms import shipped_form
+from schemas.survey.synth import synthesize
+from schemas.wire import EnrollmentResponse
+from syncserver import devices
+from syncserver.forms import publish_form
+from syncserver.identity import ProjectIdentity, save_identity
+from syncserver.project import Project, init_project, open_project
+from syncserver.web import create_app
+
+FORM = shipped_form("escapee-interview")
+VECTORS = sorted((Path(__file__).resolve().parents[1] / "vectors" / "bundle").glob("*.json"))
+
+
+class Server:
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    async def __aenter__(self) -> Server:
+        self.runner = web.AppRunner(create_app(self.project))
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        self.base = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+        await self.runner.cleanup()
+
+    async def device(self, when: datetime.datetime | None = None) -> DeviceClient:
+        key, req = device_request()
+        if when is None:
+            token = devices.create_token(
+                self.project, "kit", now=datetime.datetime.now(datetime.UTC)
+            )
+            key, req = device_request(token=token)
+            r = await self.session.post(self.base + "/v1/enroll", data=msgspec.json.encode(req))
+            assert r.status == 201
+            resp = msgspec.json.decode(await r.read(), type=EnrollmentResponse)
+        else:
+            resp = devices.enroll(self.project, req, how="file", now=when)
+        dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+        return DeviceClient(self.session, self.base, dev, key)
+
+    def count(self, sql: str) -> object:
+        return self.project.store.read_sync(lambda c: c.execute(sql).fetchall())
+
+
+def answers(seed: int) -> dict:  # type: ignore[type-arg]
+    return synthesize(FORM, random.Random(seed), fixed={"consent": "yes"})
+
+
+async def send(
+    client: DeviceClient,
+    project: Project,
+    records: list,  # type: ignore[type-arg]
+    seq: int = 1,
+) -> None:
+    data = seal_for(project, client.key, client.device_id, records, seq=seq)
+    await client.upload(read_header(io.BytesIO(data)).bundle_id, data)
+
+
+@pytest.mark.asyncio
+async def test_expired_device_invalid_records_versions_and_conflicts(project: Project) -> None:
+    publish_form(project, FORM, now=NOW)
+    async with Server(project) as srv:
+        days = project.config.devices.certificate_days
+        expired = await srv.device(
+            when=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days + 1)
+        )
+        await send(expired, project, [make_record(FORM, answers(1))])
+        assert srv.count("SELECT reason FROM quarantine") == [
+            ("the sealing device's certificate had expired",)
+        ]
+
+        client = await srv.device()
+        bad = answers(2)
+        bad["no_such_question"] = 1
+        good, broken = make_record(FORM, answers(3)), make_record(FORM, bad)
+        await send(client, project, [good, broken], seq=1)
+        problems = srv.count(
+            f"SELECT problems FROM quarantine WHERE record_id = x'{broken.record_id.hex}'"
+        )
+        [(raw,)] = problems  # type: ignore[misc]
+        assert [(p["path"], p["code"]) for p in msgspec.msgpack.decode(raw)] == [
+            ("$.no_such_question", "unknown_field")
+        ]
+        assert srv.count("SELECT COUNT(*) FROM records") == [(1,)]
+
+        v2 = make_record(FORM, answers(4), record_id=good.record_id, version=2)
+        await send(client, project, [v2], seq=2)
+        other = make_record(FORM, answers(5), record_id=good.record_id, version=2)
+        await send(client, project, [other], seq=3)
+        assert srv.count("SELECT version, status FROM records ORDER BY version, status") == [
+            (1, "superseded"),
+            (2, "conflict"),
+            (2, "conflict"),
+        ]
+
+
+@pytest.mark.asyncio
+@pytest.mark.slow
+async def test_every_vector_over_http(tmp_path: Path) -> None:
+    """Each vector is uploaded by an enrolled courier device to a project holding the
+    vector's recipient key and devices: invalid ones are received, quarantined with
+    exactly the vector's reason, and nothing else changes."""
+    assert len(VECTORS) > 60
+    for path in VECTORS:
+        v = json.loads(path.read_text())
+        data = base64.b64decode(v["bundle"])
+        if not data:
+            continue  # an empty upload is refused before it exists (size >= 1)
+        root = tmp_path / v["name"]
+        p = init_project(root, SECRET, kdf=FAST_KDF)
+        ident = p.identity
+        p.close()
+        key = RecipientKey(
+            X25519PrivateKey.from_private_bytes(bytes.fromhex(v["recipient_private_key"]))
+        )
+        save_identity(
+            root / "identity.sealed",
+            ProjectIdentity(ident.project_id, key, ident.signing, ident.store_key),
+            SECRET,
+            kdf=FAST_KDF,
+        )
+        project = open_project(root, SECRET)
+        try:
+            for i, (device_id, pub) in enumerate(v["devices"].items(), start=1000):
+                project.store.write_sync(
+                    lambda c, d=device_id, k=pub, n=i: c.execute(
+                        "INSERT INTO devices (device_id, serial, label, public_key, certificate,"
+                        " not_before_ms, not_after_ms, enrolled_ms, enrolled_how)"
+                        " VALUES (?, ?, 'vector', ?, x'00', 0, 9999999999999, 0, 'file')",
+                        (uuid.UUID(d).bytes, n, bytes.fromhex(k)),
+                    )
+                )
+            async with Server(project) as srv:
+                courier = await srv.device()
+                try:
+                    bid = read_header(io.BytesIO(data)).bundle_id
+                except Exception:
+                    bid = uuid.uuid4()  # a header too broken to name it: upload under any id
+                receipt = await courier.upload(bid, data)
+                assert receipt.body, v["name"]
+                states = srv.count("SELECT state FROM bundles")
+                if v["expect"] == "success":
+                    assert states == [("accepted",)], v["name"]
+                else:
+                    reason = f"bundle could not be opened: {BundleReason[v['reason']].value}"
+                    assert states == [("quarantined",)], v["name"]
+                    assert srv.count("SELECT reason FROM quarantine") == [(reason,)], v["name"]
+                    assert srv.count("SELECT COUNT(*) FROM records") == [(0,)], v["name"]
+                    assert hashlib.sha256(data).hexdigest() in {
+                        b.name for b in (root / "blobs").iterdir()
+                    }  # the bytes are kept
+        finally:
+            project.close()
