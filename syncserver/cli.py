@@ -9,12 +9,13 @@ with its message and a hint.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import getpass
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -104,6 +105,16 @@ def _project(args: argparse.Namespace) -> Project:
     return open_project(Path(args.dir), _secret(args))
 
 
+@contextlib.contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[Project]:
+    """The project named by ``--dir``, unlocked, and closed again afterwards."""
+    project = _project(args)
+    try:
+        yield project
+    finally:
+        project.close()
+
+
 # -- commands ----------------------------------------------------------------------------
 
 
@@ -120,11 +131,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _devices_token(args: argparse.Namespace) -> int:
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         token = devices.create_token(project, args.label, now=_now())
-    finally:
-        project.close()
     hours = project.config.devices.token_hours
     print(token)
     print(
@@ -147,11 +155,8 @@ def _devices_enroll_file(args: argparse.Namespace) -> int:
             "the request file is not an enrollment request",
             hint="create it on the device with `collector enroll --request FILE`",
         ) from None
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         response = devices.enroll(project, request, how="file", now=_now())
-    finally:
-        project.close()
     out = Path(args.output)
     out.write_bytes(msgspec.json.encode(response))
     print(f"device enrolled; carry {out} back to the device: `collector enroll --file {out}`")
@@ -159,11 +164,8 @@ def _devices_enroll_file(args: argparse.Namespace) -> int:
 
 
 def _devices_list(args: argparse.Namespace) -> int:
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         rows = devices.list_devices(project)
-    finally:
-        project.close()
     if not rows:
         print("no devices enrolled")
     for d in rows:
@@ -179,11 +181,8 @@ def _devices_revoke(args: argparse.Namespace) -> int:
         raise SyncServerError(
             "not a device id", hint="copy it from `syncserver devices list`"
         ) from None
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         devices.revoke(project, device_id, args.reason, now=_now())
-    finally:
-        project.close()
     print(f"device {device_id} revoked; its later bundles will be quarantined")
     return 0
 
@@ -191,16 +190,13 @@ def _devices_revoke(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .web import serve
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         cfg = project.config.server
         serve(
             project,
             host=args.host or cfg.host,
             port=args.port if args.port is not None else cfg.port,
         )
-    finally:
-        project.close()
     return 0
 
 
@@ -210,11 +206,8 @@ def _forms_publish(args: argparse.Namespace) -> int:
     form, warnings = _load(Path(args.file))
     for w in warnings:
         print(f"  warning: {w}")
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         new = publish_form(project, form, now=_now())
-    finally:
-        project.close()
     state = "published" if new else "already published (no change)"
     print(f"form '{form.id}' v{form.version}: {state}")
     return 0
@@ -223,11 +216,8 @@ def _forms_publish(args: argparse.Namespace) -> int:
 def _forms_list(args: argparse.Namespace) -> int:
     from .forms import list_forms
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         rows = list_forms(project)
-    finally:
-        project.close()
     if not rows:
         print("no forms published; publish one with `syncserver forms publish FILE`")
     for f in rows:
@@ -245,11 +235,8 @@ def _uuid(text: str, what: str) -> uuid.UUID:
 def _quarantine_list(args: argparse.Namespace) -> int:
     from .review import list_quarantine
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         items = list_quarantine(project, include_released=args.all)
-    finally:
-        project.close()
     if not items:
         print("quarantine is empty")
     for q in items:
@@ -264,11 +251,8 @@ def _quarantine_list(args: argparse.Namespace) -> int:
 def _quarantine_show(args: argparse.Namespace) -> int:
     from .review import list_quarantine
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         items = {q.id: q for q in list_quarantine(project, include_released=True)}
-    finally:
-        project.close()
     q = items.get(args.id)
     if q is None:
         raise SyncServerError(
@@ -292,11 +276,8 @@ def _quarantine_release(args: argparse.Namespace) -> int:
     from .review import release
     from .uploads import UploadArea
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         r = release(project, UploadArea(project.config.root), FormCache(), args.id, now=_now())
-    finally:
-        project.close()
     print(
         f"released item {args.id}: bundle {r.bundle_id} ingested again: {r.accepted} accepted, "
         f"{r.quarantined} back in quarantine"
@@ -307,11 +288,8 @@ def _quarantine_release(args: argparse.Namespace) -> int:
 def _conflicts_list(args: argparse.Namespace) -> int:
     from .review import list_conflicts
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         conflicts = list_conflicts(project)
-    finally:
-        project.close()
     if not conflicts:
         print("no conflicts")
     for rid, versions in conflicts.items():
@@ -328,11 +306,8 @@ def _conflicts_resolve(args: argparse.Namespace) -> int:
         keep = bytes.fromhex(args.keep)
     except ValueError:
         raise SyncServerError("--keep takes the hex SHA-256 shown by `conflicts list`") from None
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         resolve_conflict(project, _uuid(args.record_id, "record"), keep, now=_now())
-    finally:
-        project.close()
     print("resolved: the kept version is current; the others are kept as history")
     return 0
 
@@ -340,13 +315,10 @@ def _conflicts_resolve(args: argparse.Namespace) -> int:
 def _records_show(args: argparse.Namespace) -> int:
     from .review import record_history
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         history = record_history(
             project, _uuid(args.record_id, "record"), include_sensitive=args.include_sensitive
         )
-    finally:
-        project.close()
     for h in history:
         print(
             f"v{h.version}  {h.status:<10} review={h.review:<10} {h.received:%Y-%m-%d %H:%M}  "
@@ -365,11 +337,8 @@ def _records_show(args: argparse.Namespace) -> int:
 def _records_review(args: argparse.Namespace) -> int:
     from .review import set_review
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         set_review(project, _uuid(args.record_id, "record"), args.state, now=_now())
-    finally:
-        project.close()
     print(f"record {args.record_id}: {args.state}")
     return 0
 
@@ -377,11 +346,8 @@ def _records_review(args: argparse.Namespace) -> int:
 def _tokens_create(args: argparse.Namespace) -> int:
     from .tokens import create_token
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         token = create_token(project, args.role, args.label, now=_now())
-    finally:
-        project.close()
     print(token)
     print(f"({args.role} token '{args.label}': shown once, stored only as a hash)", file=sys.stderr)
     return 0
@@ -390,11 +356,8 @@ def _tokens_create(args: argparse.Namespace) -> int:
 def _tokens_list(args: argparse.Namespace) -> int:
     from .tokens import list_tokens
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         rows = list_tokens(project)
-    finally:
-        project.close()
     if not rows:
         print("no admin tokens")
     for t in rows:
@@ -406,11 +369,8 @@ def _tokens_list(args: argparse.Namespace) -> int:
 def _tokens_revoke(args: argparse.Namespace) -> int:
     from .tokens import revoke_token
 
-    project = _project(args)
-    try:
+    with _opened(args) as project:
         revoke_token(project, args.label, now=_now())
-    finally:
-        project.close()
     print(f"token '{args.label}' revoked")
     return 0
 

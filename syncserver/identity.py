@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from schemas.bundle import RecipientKey, RecipientPublicKey
 
+from ._fs import fsync_dir
 from .errors import IdentityError, PassphraseRejected
 
 __all__ = [
@@ -166,7 +167,7 @@ def save_identity(
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def load_identity(path: Path, secret: Secret) -> ProjectIdentity:
@@ -203,11 +204,3 @@ def load_identity(path: Path, secret: Secret) -> ProjectIdentity:
         signing=Ed25519PrivateKey.from_private_bytes(p.ed25519),
         store_key=p.store_key,
     )
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,19 +15,12 @@ import os
 import uuid
 from pathlib import Path
 
+from ._fs import fsync_dir
 from .errors import Unprocessable, UploadConflict
 
 __all__ = ["UploadArea"]
 
 _READ = 1024 * 1024
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class UploadArea:
@@ -96,7 +89,7 @@ class UploadArea:
             )
         blob = self.blob(sha256)
         os.replace(part, blob)
-        _fsync_dir(self.blobs)
+        fsync_dir(self.blobs)
         return blob
 
     def discard(self, bundle_id: uuid.UUID) -> None:

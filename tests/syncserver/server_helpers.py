@@ -62,3 +62,34 @@ def seal_for(project, device_key, device_id, records, seq=1, prev=bytes(32)) -> 
         prev_bundle_sha256=prev,
     )
     return buf.getvalue()
+
+
+def vector_project(root, vector):  # type: ignore[no-untyped-def]
+    """A project holding a bundle vector's recipient key, with the vector's devices
+    registered (their public keys only), open. The caller closes it."""
+    import uuid as _uuid
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from schemas.bundle import RecipientKey
+    from syncserver.identity import ProjectIdentity, save_identity
+    from syncserver.project import init_project, open_project
+
+    p = init_project(root, SECRET, kdf=FAST_KDF)
+    ident = p.identity
+    p.close()
+    raw = bytes.fromhex(vector["recipient_private_key"])
+    key = RecipientKey(X25519PrivateKey.from_private_bytes(raw))
+    swapped = ProjectIdentity(ident.project_id, key, ident.signing, ident.store_key)
+    save_identity(root / "identity.sealed", swapped, SECRET, kdf=FAST_KDF)
+    project = open_project(root, SECRET)
+    for i, (device_id, pub) in enumerate(vector["devices"].items(), start=1000):
+        project.store.write_sync(
+            lambda c, d=device_id, k=pub, n=i: c.execute(
+                "INSERT INTO devices (device_id, serial, label, public_key, certificate,"
+                " not_before_ms, not_after_ms, enrolled_ms, enrolled_how)"
+                " VALUES (?, ?, 'vector', ?, x'00', 0, 9999999999999, 0, 'file')",
+                (_uuid.UUID(d).bytes, n, bytes.fromhex(k)),
+            )
+        )
+    return project

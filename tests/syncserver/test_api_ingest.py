@@ -16,19 +16,17 @@ import aiohttp
 import msgspec
 import pytest
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from device_client import DeviceClient
-from server_helpers import FAST_KDF, NOW, SECRET, device_request, make_record, seal_for
+from server_helpers import NOW, device_request, make_record, seal_for, vector_project
 
-from schemas.bundle import RecipientKey, read_header
+from schemas.bundle import read_header
 from schemas.errors import BundleReason
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from schemas.wire import EnrollmentResponse
 from syncserver import devices
 from syncserver.forms import publish_form
-from syncserver.identity import ProjectIdentity, save_identity
-from syncserver.project import Project, init_project, open_project
+from syncserver.project import Project
 from syncserver.web import create_app
 
 FORM = shipped_form("escapee-interview")
@@ -134,30 +132,9 @@ async def test_every_vector_over_http(tmp_path: Path) -> None:
         data = base64.b64decode(v["bundle"])
         if not data:
             continue  # an empty upload is refused before it exists (size >= 1)
+        project = vector_project(tmp_path / v["name"], v)
         root = tmp_path / v["name"]
-        p = init_project(root, SECRET, kdf=FAST_KDF)
-        ident = p.identity
-        p.close()
-        key = RecipientKey(
-            X25519PrivateKey.from_private_bytes(bytes.fromhex(v["recipient_private_key"]))
-        )
-        save_identity(
-            root / "identity.sealed",
-            ProjectIdentity(ident.project_id, key, ident.signing, ident.store_key),
-            SECRET,
-            kdf=FAST_KDF,
-        )
-        project = open_project(root, SECRET)
         try:
-            for i, (device_id, pub) in enumerate(v["devices"].items(), start=1000):
-                project.store.write_sync(
-                    lambda c, d=device_id, k=pub, n=i: c.execute(
-                        "INSERT INTO devices (device_id, serial, label, public_key, certificate,"
-                        " not_before_ms, not_after_ms, enrolled_ms, enrolled_how)"
-                        " VALUES (?, ?, 'vector', ?, x'00', 0, 9999999999999, 0, 'file')",
-                        (uuid.UUID(d).bytes, n, bytes.fromhex(k)),
-                    )
-                )
             async with Server(project) as srv:
                 courier = await srv.device()
                 try:

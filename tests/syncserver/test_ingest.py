@@ -9,7 +9,7 @@ import uuid
 
 import msgspec
 import pytest
-from server_helpers import NOW, device_request, make_record, seal_for
+from server_helpers import NOW, device_request, make_record, seal_for, vector_project
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
@@ -242,42 +242,15 @@ def test_every_vector_through_ingest(tmp_path) -> None:  # type: ignore[no-untyp
     import json
     from pathlib import Path
 
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-    from server_helpers import FAST_KDF, SECRET
-
-    from schemas.bundle import RecipientKey
     from schemas.errors import BundleReason
-    from syncserver.identity import ProjectIdentity, save_identity
-    from syncserver.project import init_project, open_project
 
     vectors = sorted((Path(__file__).resolve().parents[1] / "vectors" / "bundle").glob("*.json"))
     assert len(vectors) > 60
     for path in vectors:
         v = json.loads(path.read_text())
         root = tmp_path / v["name"]
-        p = init_project(root, SECRET, kdf=FAST_KDF)
-        ident = p.identity
-        p.close()
-        vector_key = RecipientKey(
-            X25519PrivateKey.from_private_bytes(bytes.fromhex(v["recipient_private_key"]))
-        )
-        save_identity(
-            root / "identity.sealed",
-            ProjectIdentity(ident.project_id, vector_key, ident.signing, ident.store_key),
-            SECRET,
-            kdf=FAST_KDF,
-        )
-        p = open_project(root, SECRET)
+        p = vector_project(root, v)
         try:
-            for i, (device_id, pub) in enumerate(v["devices"].items(), start=1):
-                p.store.write_sync(
-                    lambda c, d=device_id, k=pub, n=i: c.execute(
-                        "INSERT INTO devices (device_id, serial, label, public_key, certificate,"
-                        " not_before_ms, not_after_ms, enrolled_ms, enrolled_how)"
-                        " VALUES (?, ?, 'vector', ?, x'00', 0, 9999999999999, 0, 'file')",
-                        (uuid.UUID(d).bytes, n, bytes.fromhex(k)),
-                    )
-                )
             data = base64.b64decode(v["bundle"])
             try:
                 bid = read_header(io.BytesIO(data)).bundle_id
