@@ -57,6 +57,12 @@ def register(
         metavar="N",
         help="only records of this form version (default: all versions, newest columns)",
     )
+    p.add_argument(
+        "--headers",
+        choices=("names", "labels"),
+        default="names",
+        help="CSV header row: question names, or labels in --lang (default: names)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the files")
     p.add_argument(
         "--include-sensitive",
@@ -84,6 +90,7 @@ def _run(args: argparse.Namespace, open_project_fn: Callable[[argparse.Namespace
             out_dir=Path(args.out),
             version=args.form_version,
             lang=args.lang,
+            headers=args.headers,
             include_sensitive=args.include_sensitive,
             role="admin",
             actor="admin",

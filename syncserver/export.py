@@ -23,9 +23,12 @@
 
 Decisions, each for a reason:
 
-- **Headers are question names, labels go to the codebook.** Names are stable, ASCII and
-  valid variable names in R, Stata and SPSS; Korean labels are whole sentences. Values
-  are codes (``kwanliso``), never labels, so analyses survive a relabelled form.
+- **Headers are question names by default, labels go to the codebook.** Names are
+  stable, ASCII and valid variable names in R, Stata and SPSS; Korean labels are whole
+  sentences. ``headers="labels"`` puts the labels in ``lang`` (default: the form's default
+  language) in the CSV header row instead, for people reading the table directly, as
+  KoboToolbox offers. Values are codes (``kwanliso``), never labels, so analyses survive
+  a relabelled form.
 - **Cells.** Multiple choices are space-separated codes (XLSForm/ODK); booleans are
   ``true``/``false``; no answer is an empty cell.
 - **Only ``current`` records.** A record in unresolved *conflict* has two candidate
@@ -361,6 +364,7 @@ def export_form(
     lang: str | None = None,
     include_sensitive: bool = False,
     role: str = "manager",
+    headers: Literal["names", "labels"] = "names",
 ) -> ExportReport:
     """Export the current records of ``form_id`` into ``out_dir`` (see the module docs).
 
@@ -399,7 +403,8 @@ def export_form(
         )
         _write_codebook(files, plan, lang, forms[0].languages, fmt)
         if fmt == "csv":
-            writer: _Writer = _CsvWriter(files, plan)
+            label_lang = (lang or forms[0].default_language) if headers == "labels" else None
+            writer: _Writer = _CsvWriter(files, plan, label_lang)
         else:
             writer = _JsonlWriter(files, plan)
         key = project.identity.store_key if include_sensitive else None
@@ -526,13 +531,19 @@ class _Writer(Protocol):
 
 
 class _CsvWriter:
-    def __init__(self, files: _Files, plan: _Table) -> None:
+    def __init__(self, files: _Files, plan: _Table, label_lang: str | None = None) -> None:
         self.plan = plan
         self.out: dict[str, _RowWriter] = {}
         self.counts: dict[str, int] = {}
         for t in plan.walk():
             w = self.out[t.stem] = files.csv(f"{t.stem}.csv")
-            w.writerow([*t.keys, *t.names])
+            if label_lang is None:
+                w.writerow([*t.keys, *t.names])
+            else:  # headers in the analysts' language; the codebook still maps them to names
+                w.writerow(
+                    [_label(text, label_lang) for _, text in t.key_info]
+                    + [_label(t.columns[n].label, label_lang) for n in t.names]
+                )
             if t is not plan:
                 self.counts[t.stem] = 0
 
@@ -594,6 +605,10 @@ class _JsonlWriter:
 
 
 # -- the codebook ----------------------------------------------------------------------------
+
+
+def _label(text: Text, lang: str) -> str:
+    return _text(text.get(lang) or text.get("en") or next(iter(text.values()), ""))
 
 
 def _write_codebook(

@@ -610,3 +610,13 @@ def test_memory_does_not_grow_with_the_number_of_records(project: Project, tmp_p
     print(f"tracemalloc peak: {small} B for 2,000 records, {large} B for 20,000")
     assert large / small < 2, (small, large)
     assert large < 16 * 2**20, large  # a few batches and file buffers, whatever the count
+
+
+def test_csv_headers_can_be_korean_or_english_labels(data: Data, tmp_path: Path) -> None:
+    for lang in ("ko", "en"):
+        out = tmp_path / lang
+        export(data, out, lang=lang, headers="labels")
+        header = read_csv(out / f"{FORM.id}.csv")[0]
+        sex = FORM.item("sex").label[lang]
+        assert sex in header
+        assert header.index(sex) < header.index(FORM.item("birth_year").label[lang])  # form order
