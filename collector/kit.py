@@ -1,0 +1,420 @@
+"""The field kit's operations, over the encrypted vault (issue #4; docs/spec/api-v1.md).
+
+A :class:`Kit` is an unlocked home directory: the device key, the vault, and the state
+kept in it (enrollment and pinned keys, forms, drafts, finalized responses, the outbox of
+sealed bundles, receipts, the last checkpoint seen). Every object lives encrypted in the
+vault; this module never writes a file itself.
+
+Lifecycle of an interview: a draft is saved after every answer; a finalized response is
+a :class:`~schemas.wire.Record`; sealing turns finalized responses into bundles the device
+cannot read back and deletes the responses; syncing uploads each bundle, verifies the
+signed receipt, its inclusion proof and the new checkpoint's consistency with the last one
+seen, and only then deletes the bundle.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from schemas import certs
+from schemas.bundle import DeviceKey, RecipientPublicKey, seal_bundle
+from schemas.errors import CertificateInvalid, SchemaError, TlogError
+from schemas.ids import new_id
+from schemas.survey import Form
+from schemas.tlog import verify_checkpoint, verify_consistency
+from schemas.wire import (
+    EnrollmentRequest,
+    EnrollmentResponse,
+    ReceiptBody,
+    Record,
+    SignedFormSet,
+    sign_request,
+    verify_formset,
+)
+
+from .sync import Pins, SyncClient, SyncError
+
+__all__ = ["Draft", "Kit", "KitStatus", "SyncReport", "VaultLike"]
+
+
+class VaultLike(Protocol):
+    def put(self, kind: str, id: str, data: bytes) -> None: ...
+    def get(self, kind: str, id: str) -> bytes: ...
+    def delete(self, kind: str, id: str) -> None: ...
+    def list(self, kind: str) -> list[str]: ...
+
+
+class KitError(Exception):
+    """A field-kit operation that cannot be done now; says what to do next."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message, self.hint = message, hint
+        super().__init__(message if hint is None else f"{message}\nhint: {hint}")
+
+
+class _Enrollment(msgspec.Struct, frozen=True):
+    server_url: str
+    device_id: uuid.UUID
+    response: EnrollmentResponse
+
+
+class _Chain(msgspec.Struct):
+    device_seq: int = 0
+    prev_bundle_sha256: bytes = bytes(32)
+    last_checkpoint: str = ""  # the newest checkpoint note a receipt proved consistent
+    last_sync: datetime.datetime | None = None
+
+
+class Draft(msgspec.Struct):
+    """An interview in progress (saved, encrypted, after every answer)."""
+
+    draft_id: str
+    form_id: str
+    form_version: int
+    record_id: uuid.UUID
+    lang: str
+    answers: dict[str, Any]
+    started_at: datetime.datetime
+    stopped_early: bool = False
+
+
+@dataclass(frozen=True)
+class KitStatus:
+    enrolled: bool
+    device_id: uuid.UUID | None
+    forms: list[tuple[str, int]]
+    drafts: int
+    finalized: int
+    sealed_not_uploaded: int
+    receipted: int
+    last_sync: datetime.datetime | None
+    certificate_expires: datetime.datetime | None
+    attention: list[str]
+
+
+@dataclass
+class SyncReport:
+    uploaded: list[uuid.UUID]
+    failed: dict[uuid.UUID, str]
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Kit:
+    def __init__(
+        self,
+        vault: VaultLike,
+        device_key: Ed25519PrivateKey,
+        *,
+        clock: Callable[[], datetime.datetime] = _utcnow,
+    ) -> None:
+        self.vault = vault
+        self.device_key = device_key
+        self.clock = clock
+
+    # -- state -------------------------------------------------------------------------
+
+    def _get(self, kind: str, id: str, typ: type[Any]) -> Any:
+        return msgspec.msgpack.decode(self.vault.get(kind, id), type=typ)
+
+    def _put(self, kind: str, id: str, obj: Any) -> None:
+        self.vault.put(kind, id, msgspec.msgpack.encode(obj))
+
+    def _chain(self) -> _Chain:
+        return (
+            self._get("state", "chain", _Chain) if "chain" in self.vault.list("state") else _Chain()
+        )
+
+    def enrollment(self) -> _Enrollment:
+        if "enrollment" not in self.vault.list("state"):
+            raise KitError(
+                "this kit is not enrolled",
+                hint="run `collector enroll URL TOKEN`, or `collector enroll --file FILE`",
+            )
+        result: _Enrollment = self._get("state", "enrollment", _Enrollment)
+        return result
+
+    def pins(self) -> Pins:
+        r = self.enrollment().response
+        return Pins(signing_public=r.signing_public_key, log_origin=r.log_origin)
+
+    # -- enrollment --------------------------------------------------------------------
+
+    def enrollment_request(self, label: str, token: str = "") -> EnrollmentRequest:
+        pub = self.device_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return sign_request(
+            EnrollmentRequest(public_key=pub, label=label, token=token), self.device_key
+        )
+
+    def accept_enrollment(self, response: EnrollmentResponse, server_url: str) -> uuid.UUID:
+        """Check the response names this device's key and is signed by the key it pins;
+        store it. (The project key is taken on first use: compare its fingerprint, shown
+        by `collector status`, with the one the administrator reads out.)"""
+        try:
+            cert = certs.verify(
+                response.certificate,
+                Ed25519PublicKey.from_public_bytes(response.signing_public_key),
+                now=self.clock(),
+                project_id=response.project_id,
+            )
+        except CertificateInvalid as e:
+            raise KitError(f"the enrollment answer is not valid ({e.reason})") from None
+        mine = self.device_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        if cert.public_key != mine:
+            raise KitError(
+                "the enrollment answer is for another device",
+                hint="use the response made from this kit's request file",
+            )
+        self._put("state", "enrollment", _Enrollment(server_url, cert.device_id, response))
+        return cert.device_id
+
+    async def enroll_online(
+        self, session: aiohttp.ClientSession, url: str, token: str, label: str
+    ) -> uuid.UUID:
+        req = self.enrollment_request(label, token)
+        async with session.post(url.rstrip("/") + "/v1/enroll", data=msgspec.json.encode(req)) as r:
+            raw = await r.read()
+            if r.status != 201:
+                try:
+                    err = msgspec.json.decode(raw)["error"]
+                    raise KitError(f"enrollment refused: {err['message']}", hint=err.get("hint"))
+                except (msgspec.DecodeError, KeyError, TypeError):
+                    raise KitError(f"enrollment refused (HTTP {r.status})") from None
+        return self.accept_enrollment(msgspec.json.decode(raw, type=EnrollmentResponse), url)
+
+    # -- forms -------------------------------------------------------------------------
+
+    def accept_forms(self, signed: SignedFormSet) -> list[tuple[str, int]]:
+        pub = Ed25519PublicKey.from_public_bytes(self.enrollment().response.signing_public_key)
+        try:
+            fs = verify_formset(signed, pub)
+        except SchemaError:
+            raise KitError("the form set is not signed by this project: nothing changed") from None
+        got = []
+        for doc in fs.forms:
+            form = msgspec.msgpack.decode(doc.document, type=Form)
+            self.vault.put("form", f"{form.id}@{form.version}", doc.document)
+            got.append((form.id, form.version))
+        return got
+
+    async def fetch_forms(self, session: aiohttp.ClientSession) -> list[tuple[str, int]]:
+        client = self._client(session)
+        status, raw, _ = await client._call("GET", "/v1/forms")
+        if status != 200:
+            raise KitError(f"could not fetch forms (HTTP {status})")
+        return self.accept_forms(msgspec.json.decode(raw, type=SignedFormSet))
+
+    def forms(self) -> list[Form]:
+        return [
+            msgspec.msgpack.decode(self.vault.get("form", k), type=Form)
+            for k in sorted(self.vault.list("form"))
+        ]
+
+    def form(self, form_id: str, version: int | None = None) -> Form:
+        candidates = [
+            f for f in self.forms() if f.id == form_id and (version is None or f.version == version)
+        ]
+        if not candidates:
+            raise KitError(
+                f"form '{form_id}' is not on this kit", hint="run `collector forms` when online"
+            )
+        return max(candidates, key=lambda f: f.version)
+
+    # -- drafts and finalized responses ------------------------------------------------
+
+    def new_draft(self, form: Form, lang: str) -> Draft:
+        d = Draft(
+            draft_id=new_id().hex,
+            form_id=form.id,
+            form_version=form.version,
+            record_id=new_id(),
+            lang=lang,
+            answers={},
+            started_at=self.clock(),
+        )
+        self.save_draft(d)
+        return d
+
+    def save_draft(self, d: Draft) -> None:
+        self._put("draft", d.draft_id, d)
+
+    def drafts(self) -> list[Draft]:
+        return [self._get("draft", i, Draft) for i in sorted(self.vault.list("draft"))]
+
+    def draft(self, draft_id: str) -> Draft:
+        matches = [i for i in self.vault.list("draft") if i.startswith(draft_id)]
+        if len(matches) != 1:
+            raise KitError(
+                f"no single draft starting with {draft_id!r}", hint="see `collector drafts`"
+            )
+        result: Draft = self._get("draft", matches[0], Draft)
+        return result
+
+    def finalize(self, d: Draft) -> Record:
+        """Turn a draft into a finalized record (the caller has validated it)."""
+        now = self.clock().replace(microsecond=0)
+        rec = Record(
+            record_id=d.record_id,
+            version=1,
+            form_id=d.form_id,
+            form_version=d.form_version,
+            created_at=d.started_at.replace(microsecond=0),
+            modified_at=now,
+            lang=d.lang,
+            answers=d.answers,
+            stopped_early=d.stopped_early,
+        )
+        self.vault.put("final", str(rec.record_id), msgspec.msgpack.encode(rec))
+        self.vault.delete("draft", d.draft_id)
+        return rec
+
+    # -- seal --------------------------------------------------------------------------
+
+    def seal(self, *, max_records: int = 50) -> list[uuid.UUID]:
+        """Seal finalized responses into bundles; destroy the responses."""
+        enr = self.enrollment()
+        finals = sorted(self.vault.list("final"))
+        sealed: list[uuid.UUID] = []
+        chain = self._chain()
+        for i in range(0, len(finals), max_records):
+            ids = finals[i : i + max_records]
+            records = [msgspec.msgpack.decode(self.vault.get("final", x), type=Record) for x in ids]
+            buf = io.BytesIO()
+            result = seal_bundle(
+                buf,
+                records=records,
+                device=DeviceKey(enr.device_id, self.device_key),
+                recipients=[RecipientPublicKey(enr.response.recipient_public_key)],
+                project_id=enr.response.project_id,
+                device_seq=chain.device_seq + 1,
+                prev_bundle_sha256=chain.prev_bundle_sha256,
+            )
+            # Bundle first, then the chain, then delete the plaintext: a crash in between
+            # leaves at worst a response both sealed and unsealed, never one lost.
+            self.vault.put("outbox", str(result.bundle_id), buf.getvalue())
+            chain.device_seq += 1
+            chain.prev_bundle_sha256 = result.sha256
+            self._put("state", "chain", chain)
+            for x in ids:
+                self.vault.delete("final", x)
+            sealed.append(result.bundle_id)
+        return sealed
+
+    # -- sync --------------------------------------------------------------------------
+
+    def _client(self, session: aiohttp.ClientSession) -> SyncClient:
+        enr = self.enrollment()
+        return SyncClient(session, enr.server_url, enr.device_id, self.device_key, self.pins())
+
+    async def sync(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        progress: Callable[[uuid.UUID, int, int], None] | None = None,
+        dry_run: bool = False,
+    ) -> SyncReport:
+        """Upload every bundle in the outbox; delete each only after its receipt, inclusion
+        proof and checkpoint consistency verify. A bundle that fails stays."""
+        client = self._client(session)
+        report = SyncReport(uploaded=[], failed={})
+        outbox = sorted(self.vault.list("outbox"))
+        for n, key in enumerate(outbox, start=1):
+            bundle_id = uuid.UUID(key)
+            if progress:
+                progress(bundle_id, n, len(outbox))
+            if dry_run:
+                continue
+            data = self.vault.get("outbox", key)
+            try:
+                body = await client.upload(bundle_id, data)
+                await self._check_consistency(client, body)
+            except (SyncError, SchemaError, KitError) as e:
+                report.failed[bundle_id] = str(e)
+                continue
+            self.vault.put("receipt", key, msgspec.msgpack.encode(body))
+            self.vault.delete("outbox", key)
+            report.uploaded.append(bundle_id)
+        chain = self._chain()
+        chain.last_sync = self.clock()
+        self._put("state", "chain", chain)
+        return report
+
+    async def _check_consistency(self, client: SyncClient, body: ReceiptBody) -> None:
+        """The receipt's checkpoint and the newest one this kit saw before must be two
+        views of one append-only log: a consistency proof between them must verify (equal
+        sizes with different roots is a fork). The newer of the two is kept."""
+        pins = self.pins()
+        vkey = pins.verifier_key()
+        new = verify_checkpoint(body.checkpoint, vkey, origin=pins.log_origin)
+        chain = self._chain()
+        if chain.last_checkpoint:
+            old = verify_checkpoint(chain.last_checkpoint, vkey, origin=pins.log_origin)
+            small, big = (old, new) if old.size <= new.size else (new, old)
+            if (small.size, small.root_hash) != (big.size, big.root_hash):
+                proof: list[bytes] = []
+                if small.size != big.size:
+                    status, raw, _ = await client._call(
+                        "GET", f"/v1/log/consistency?from={small.size}&to={big.size}"
+                    )
+                    if status != 200:
+                        raise KitError(f"could not get a consistency proof (HTTP {status})")
+                    proof = [base64.b64decode(p) for p in msgspec.json.decode(raw)["proof"]]
+                try:
+                    verify_consistency(small.size, big.size, proof, small.root_hash, big.root_hash)
+                except TlogError:
+                    raise KitError(
+                        "THE SERVER'S LOG IS NOT CONSISTENT WITH WHAT THIS KIT SAW BEFORE: "
+                        "the bundle is kept; report this to your data manager"
+                    ) from None
+            if new.size <= old.size:
+                return
+        chain.last_checkpoint = body.checkpoint
+        self._put("state", "chain", chain)
+
+    # -- status ------------------------------------------------------------------------
+
+    def status(self) -> KitStatus:
+        enrolled = "enrollment" in self.vault.list("state")
+        device_id, expires, attention = None, None, []
+        if enrolled:
+            enr = self.enrollment()
+            device_id = enr.device_id
+            cert = msgspec.msgpack.decode(
+                enr.response.certificate.body, type=certs.DeviceCertificate
+            )
+            expires = cert.not_after
+            if expires - self.clock() < datetime.timedelta(days=30):
+                attention.append(f"the device certificate expires on {expires:%Y-%m-%d}")
+        else:
+            attention.append("not enrolled: run `collector enroll`")
+        outbox = len(self.vault.list("outbox"))
+        if outbox:
+            attention.append(f"{outbox} sealed bundle(s) wait for `collector sync`")
+        finals = len(self.vault.list("final"))
+        if finals:
+            attention.append(f"{finals} finalized interview(s) wait for `collector seal`")
+        return KitStatus(
+            enrolled=enrolled,
+            device_id=device_id,
+            forms=[(f.id, f.version) for f in self.forms()],
+            drafts=len(self.vault.list("draft")),
+            finalized=finals,
+            sealed_not_uploaded=outbox,
+            receipted=len(self.vault.list("receipt")),
+            last_sync=self._chain().last_sync,
+            certificate_expires=expires,
+            attention=attention,
+        )

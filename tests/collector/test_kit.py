@@ -1,0 +1,194 @@
+"""The kit's flow against the real server on 127.0.0.1, over an in-memory vault:
+enroll (online and offline), forms, draft → finalize → seal → sync with verified
+receipts and checkpoint consistency; a server whose log was rewritten is caught."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import random
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import msgspec
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
+from server_helpers import FAST_KDF, SECRET  # noqa: E402
+
+from collector.kit import Kit, KitError  # noqa: E402
+from schemas.forms import shipped_form  # noqa: E402
+from schemas.survey import Validator  # noqa: E402
+from schemas.survey.synth import synthesize  # noqa: E402
+from schemas.wire import SignedFormSet  # noqa: E402
+from syncserver import devices  # noqa: E402
+from syncserver.forms import publish_form  # noqa: E402
+from syncserver.project import Project, init_project  # noqa: E402
+from syncserver.tlog import sign_checkpoint  # noqa: E402
+from syncserver.web import create_app  # noqa: E402
+
+FORM = shipped_form("escapee-interview")
+
+
+class MemoryVault:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def put(self, kind: str, id: str, data: bytes) -> None:
+        self.objects[(kind, id)] = data
+
+    def get(self, kind: str, id: str) -> bytes:
+        return self.objects[(kind, id)]
+
+    def delete(self, kind: str, id: str) -> None:
+        self.objects.pop((kind, id), None)
+
+    def list(self, kind: str) -> list[str]:
+        return sorted(i for k, i in self.objects if k == kind)
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@pytest_asyncio.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[Project, str, aiohttp.ClientSession]]:
+    project = init_project(tmp_path / "p", SECRET, kdf=FAST_KDF)
+    publish_form(project, FORM, now=now())
+    runner = web.AppRunner(create_app(project))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        yield project, f"http://127.0.0.1:{runner.addresses[0][1]}", session
+    await runner.cleanup()
+    project.close()
+
+
+def interview(kit: Kit, seed: int) -> None:
+    form = kit.form(FORM.id)
+    d = kit.new_draft(form, "ko")
+    d.answers = synthesize(form, random.Random(seed), fixed={"consent": "yes"})
+    kit.save_draft(d)
+    assert Validator(form).validate(d.answers) == []
+    kit.finalize(d)
+
+
+@pytest.mark.asyncio
+async def test_enroll_interview_seal_sync(served) -> None:  # type: ignore[no-untyped-def]
+    project, base, session = served
+    kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
+    with pytest.raises(KitError, match="not enrolled"):
+        kit.seal()
+    token = devices.create_token(project, "kit", now=now())
+    device_id = await kit.enroll_online(session, base, token, "laptop-3")
+    assert await kit.fetch_forms(session) == [(FORM.id, FORM.version)]
+    for seed in range(3):
+        interview(kit, seed)
+    st = kit.status()
+    assert (st.enrolled, st.device_id, st.finalized, st.drafts) == (True, device_id, 3, 0)
+    [bundle_id] = kit.seal()
+    vault = kit.vault
+    assert vault.list("final") == [] and vault.list("outbox") == [str(bundle_id)]  # type: ignore[attr-defined]
+    report = await kit.sync(session)
+    assert report.uploaded == [bundle_id] and report.failed == {}
+    assert vault.list("outbox") == [] and vault.list("receipt") == [str(bundle_id)]  # type: ignore[attr-defined]
+    count = project.store.read_sync(lambda c: c.execute("SELECT COUNT(*) FROM records").fetchone())
+    assert count == (3,)
+    # a second round checks the new checkpoint against the last one seen
+    interview(kit, 9)
+    kit.seal()
+    report = await kit.sync(session)
+    assert report.failed == {} and len(report.uploaded) == 1
+    assert kit.status().sealed_not_uploaded == 0
+
+
+@pytest.mark.asyncio
+async def test_a_rewritten_log_is_caught_and_nothing_is_deleted(served) -> None:  # type: ignore[no-untyped-def]
+    project, base, session = served
+    kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
+    await kit.enroll_online(session, base, devices.create_token(project, "k", now=now()), "l")
+    await kit.fetch_forms(session)
+    interview(kit, 1)
+    kit.seal()
+    await kit.sync(session)
+    # The kit remembers a checkpoint of a *different* history (same size, other root),
+    # as if the server had shown it one log before and another now.
+    chain = msgspec.msgpack.decode(kit.vault.get("state", "chain"))
+    size = int(chain["last_checkpoint"].splitlines()[1])
+    forged = sign_checkpoint(
+        project.log_origin, size, bytes(32), project.log_origin, project.identity.signing
+    )
+    chain["last_checkpoint"] = forged
+    kit.vault.put("state", "chain", msgspec.msgpack.encode(chain))
+    interview(kit, 2)
+    [bid] = kit.seal()
+    report = await kit.sync(session)
+    assert report.uploaded == [] and "NOT CONSISTENT" in report.failed[bid]
+    assert kit.vault.list("outbox") == [str(bid)]  # kept
+
+
+@pytest.mark.asyncio
+async def test_offline_enrollment_and_forged_inputs(served) -> None:  # type: ignore[no-untyped-def]
+    project, base, session = served
+    kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
+    request = kit.enrollment_request("field-laptop")
+    response = devices.enroll(project, request, how="file", now=now())  # carried by hand
+    other = Kit(MemoryVault(), Ed25519PrivateKey.generate())
+    with pytest.raises(KitError, match="another device"):
+        other.accept_enrollment(response, base)
+    device_id = kit.accept_enrollment(response, base)
+    assert isinstance(device_id, uuid.UUID)
+    r = await session.get(base + "/v1/health")
+    assert r.status == 200
+    signed = msgspec.json.decode(
+        msgspec.json.encode(SignedFormSet(body=b"not a form set", signature=bytes(64))),
+        type=SignedFormSet,
+    )
+    with pytest.raises(KitError, match="not signed by this project"):
+        kit.accept_forms(signed)
+    assert kit.forms() == []
+
+
+@pytest.mark.asyncio
+async def test_a_forged_receipt_is_caught_and_nothing_is_deleted(tmp_path: Path) -> None:
+    project = init_project(tmp_path / "p", SECRET, kdf=FAST_KDF)
+    publish_form(project, FORM, now=now())
+    app = create_app(project)
+
+    @web.middleware
+    async def forge(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        resp = await handler(request)
+        if request.path.endswith("/complete") and resp.status == 200:
+            receipt = msgspec.json.decode(resp.body)
+            sig = bytearray(base64.b64decode(receipt["signature"]))
+            sig[0] ^= 1
+            receipt["signature"] = base64.b64encode(bytes(sig)).decode()
+            return web.json_response(receipt)
+        return resp
+
+    app.middlewares.append(forge)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
+            await kit.enroll_online(
+                session, base, devices.create_token(project, "k", now=now()), "l"
+            )
+            await kit.fetch_forms(session)
+            interview(kit, 1)
+            [bid] = kit.seal()
+            report = await kit.sync(session)
+    finally:
+        await runner.cleanup()
+        project.close()
+    assert report.uploaded == [] and "receipt invalid (signature)" in report.failed[bid]
+    assert kit.vault.list("outbox") == [str(bid)] and kit.vault.list("receipt") == []
