@@ -43,24 +43,21 @@ from schemas.wire import (
     verify_formset,
 )
 
+from .errors import CollectorError
 from .sync import Pins, SyncClient, SyncError
 
-__all__ = ["Draft", "Kit", "KitStatus", "SyncReport", "VaultLike"]
+__all__ = ["Draft", "Kit", "KitError", "KitStatus", "SyncReport", "VaultLike"]
 
 
 class VaultLike(Protocol):
     def put(self, kind: str, id: str, data: bytes) -> None: ...
     def get(self, kind: str, id: str) -> bytes: ...
-    def delete(self, kind: str, id: str) -> None: ...
+    def delete(self, kind: str, id: str) -> object: ...
     def list(self, kind: str) -> list[str]: ...
 
 
-class KitError(Exception):
+class KitError(CollectorError):
     """A field-kit operation that cannot be done now; says what to do next."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.message, self.hint = message, hint
-        super().__init__(message if hint is None else f"{message}\nhint: {hint}")
 
 
 class _Enrollment(msgspec.Struct, frozen=True):

@@ -28,12 +28,14 @@ from schemas.wire import (
     verify_receipt,
 )
 
+from .errors import SyncFailed
+
 __all__ = ["Pins", "SyncClient", "SyncError"]
 
 CHUNK = 256 * 1024
 
 
-class SyncError(Exception):
+class SyncError(SyncFailed):
     """An upload that could not be finished now; the bundle stays on the device."""
 
 

@@ -1,0 +1,155 @@
+"""The field kit end to end, through its command line, against `syncserver run` on
+127.0.0.1: init, enroll online and offline, interview (from an answers file), seal,
+sync, receipt verified, local copy deleted, record on the server. After every step the
+kit's directory is searched byte by byte for a distinctive answer: never found."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
+
+from collector.cli import main as collector  # noqa: E402
+from schemas.forms import shipped_form  # noqa: E402
+from schemas.survey.synth import synthesize  # noqa: E402
+from schemas.wire import EnrollmentRequest  # noqa: E402
+from syncserver import devices  # noqa: E402
+from syncserver.forms import publish_form  # noqa: E402
+from syncserver.identity import Secret  # noqa: E402
+from syncserver.project import init_project, open_project  # noqa: E402
+
+FORM = shipped_form("escapee-interview")
+MARK = "합성표식이름"  # a distinctive synthetic answer, searched for on disk
+
+
+def never_on_disk(home: Path) -> None:
+    needles = [MARK.encode("utf-8"), MARK.encode("utf-16-le")]
+    for p in home.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            assert not any(n in data for n in needles), p.name
+
+
+@pytest.mark.slow
+def test_collector_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "server.key"
+    key.write_bytes(os.urandom(32))
+    secret = Secret(key_file=key.read_bytes())
+    project = init_project(tmp_path / "srv", secret)
+    publish_form(project, FORM, now=datetime.datetime.now(datetime.UTC))
+    project.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "server.log").open("wb")
+    argv = [sys.executable, "-m", "syncserver.cli", "run", "--dir", str(tmp_path / "srv")]
+    server = subprocess.Popen(
+        [*argv, "--key-file", str(key), "--port", str(port)], stdout=log, stderr=log
+    )
+    monkeypatch.setenv("SEALSYNC_COLLECTOR_PASSPHRASE", "a synthetic kit passphrase")
+    monkeypatch.setenv("SEALSYNC_INSECURE_FAST_KDF", "1")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(0.05)
+
+        def run(home: Path, *args: str) -> str:
+            code = collector(["--home", str(home), *args])
+            out = capsys.readouterr()
+            assert code == 0, out.err
+            never_on_disk(home)
+            return out.out
+
+        def answers_file(seed: int) -> Path:
+            a = synthesize(FORM, random.Random(seed), fixed={"consent": "yes"})
+            a["respondent_name"] = MARK
+            p = tmp_path / f"answers-{seed}.json"
+            p.write_text(json.dumps(a, ensure_ascii=False), encoding="utf-8")
+            return p
+
+        # Kit A: online enrollment with a one-time token
+        home_a = tmp_path / "kit-a"
+        run(home_a, "init")
+        p = open_project(tmp_path / "srv", secret)
+        token = devices.create_token(p, "kit a", now=datetime.datetime.now(datetime.UTC))
+        p.close()
+        out = run(home_a, "enroll", url, token, "--label", "laptop-a")
+        assert "enrolled as device" in out and "escapee-interview v1" in out
+        src = answers_file(1)
+        run(home_a, "interview", "escapee-interview", "--answers", str(src))
+        src.unlink()  # the paper copy's transcription is gone; only the kit holds it now
+        assert "finalized          1" in run(home_a, "status")
+        run(home_a, "seal")
+        assert "sealed, not sent   1" in run(home_a, "status")
+        out = run(home_a, "sync")
+        assert "1 uploaded, receipts verified, local copies deleted" in out
+        st = run(home_a, "status")
+        assert "sealed, not sent   0" in st and "receipted          1" in st
+
+        # Kit B: offline enrollment by request and response files
+        home_b = tmp_path / "kit-b"
+        run(home_b, "init")
+        req = tmp_path / "request.json"
+        run(home_b, "enroll", "--request", str(req), "--label", "laptop-b")
+        p = open_project(tmp_path / "srv", secret)
+        response = devices.enroll(
+            p,
+            msgspec.json.decode(req.read_bytes(), type=EnrollmentRequest),
+            how="file",
+            now=datetime.datetime.now(datetime.UTC),
+        )
+        p.close()
+        resp = tmp_path / "response.json"
+        resp.write_bytes(msgspec.json.encode(response))
+        assert "enrolled as device" in run(home_b, "enroll", "--file", str(resp), "--url", url)
+        run(home_b, "forms")
+        src = answers_file(2)
+        run(home_b, "interview", "escapee-interview", "--answers", str(src))
+        src.unlink()
+        run(home_b, "seal")
+        assert "1 uploaded" in run(home_b, "sync")
+
+        # bad input: every problem at once, exit 1, nothing saved
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"consent": "yes", "birth_year": "x", "nope": 1}))
+        assert (
+            collector(
+                ["--home", str(home_b), "interview", "escapee-interview", "--answers", str(bad)]
+            )
+            == 1
+        )
+        err = capsys.readouterr().err
+        assert "$.birth_year" in err and "$.nope" in err and "hint:" in err
+        assert "finalized          0" in run(home_b, "status")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+        log.close()
+    p = open_project(tmp_path / "srv", secret)
+    try:
+        n = p.store.read_sync(
+            lambda c: c.execute("SELECT COUNT(*) FROM records WHERE status = 'current'").fetchone()
+        )
+        assert n == (2,)
+    finally:
+        p.close()
