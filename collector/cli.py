@@ -229,6 +229,37 @@ def _drafts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attach(args: argparse.Namespace) -> int:
+    kit = _kit(args)
+    ref = kit.attach_to(args.id, args.file, media_type=args.type)
+    print(f"attached as {ref.name} ({ref.media_type}, {ref.size:,} bytes), encrypted in the kit")
+    if args.shred_original:
+        _shred(Path(args.file))
+        print(
+            "the original file was overwritten and deleted (see docs/collector-at-rest.md "
+            "for what that can guarantee on SSDs)"
+        )
+    else:
+        print(
+            "note: the original file is still where it was, unencrypted; "
+            "--shred-original removes it"
+        )
+    return 0
+
+
+def _shred(path: Path) -> None:
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        left = size
+        while left > 0:
+            n = min(left, 1024 * 1024)
+            f.write(os.urandom(n))
+            left -= n
+        f.flush()
+        os.fsync(f.fileno())
+    path.unlink()
+
+
 def _seal(args: argparse.Namespace) -> int:
     kit = _kit(args)
     ids = kit.seal(max_records=args.max_records)
@@ -328,6 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("drafts", help="list interviews in progress, or resume one")
     c.add_argument("--resume", metavar="ID")
     c.set_defaults(func=_drafts)
+    c = sub.add_parser("attach", help="attach a recording, photo or scan to an interview")
+    c.add_argument("id", metavar="ID", help="a draft id, or a finalized interview's record id")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--type", help="media type, e.g. audio/ogg (default: from the extension)")
+    c.add_argument(
+        "--shred-original",
+        action="store_true",
+        help="overwrite and delete the original file once it is in the kit",
+    )
+    c.set_defaults(func=_attach)
     c = sub.add_parser("seal", help="seal finalized interviews into bundles")
     c.add_argument("--max-records", type=int, default=50)
     c.set_defaults(func=_seal)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import base64
 import datetime
 import io
+import pathlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import aiohttp
 import msgspec
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from schemas import certs
-from schemas.bundle import DeviceKey, RecipientPublicKey, seal_bundle
+from schemas.bundle import Attachment, DeviceKey, RecipientPublicKey, seal_bundle
 from schemas.errors import CertificateInvalid, SchemaError, TlogError
 from schemas.ids import new_id
 from schemas.survey import Form
@@ -46,7 +47,7 @@ from schemas.wire import (
 from .errors import CollectorError
 from .sync import Pins, SyncClient, SyncError
 
-__all__ = ["Draft", "Kit", "KitError", "KitStatus", "SyncReport", "VaultLike"]
+__all__ = ["AttachmentRef", "Draft", "Kit", "KitError", "KitStatus", "SyncReport", "VaultLike"]
 
 
 class VaultLike(Protocol):
@@ -54,6 +55,8 @@ class VaultLike(Protocol):
     def get(self, kind: str, id: str) -> bytes: ...
     def delete(self, kind: str, id: str) -> object: ...
     def list(self, kind: str) -> list[str]: ...
+    def put_stream(self, kind: str, id: str, chunks: Iterable[bytes]) -> None: ...
+    def open_stream(self, kind: str, id: str) -> Iterator[bytes]: ...
 
 
 class KitError(CollectorError):
@@ -73,6 +76,12 @@ class _Chain(msgspec.Struct):
     last_sync: datetime.datetime | None = None
 
 
+class AttachmentRef(msgspec.Struct, frozen=True):
+    name: str  # generated (audio-1.ogg): an original file name may name a person
+    media_type: str
+    size: int
+
+
 class Draft(msgspec.Struct):
     """An interview in progress (saved, encrypted, after every answer)."""
 
@@ -84,6 +93,45 @@ class Draft(msgspec.Struct):
     answers: dict[str, Any]
     started_at: datetime.datetime
     stopped_early: bool = False
+    attachments: list[AttachmentRef] = msgspec.field(default_factory=list)
+
+
+class _Final(msgspec.Struct, frozen=True):
+    """A finalized response waiting to be sealed, with its attachments' media types."""
+
+    record: Record
+    attachments: list[AttachmentRef] = msgspec.field(default_factory=list)
+
+
+_MEDIA = {
+    ".ogg": "audio/ogg", ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
+    ".wav": "audio/wav", ".flac": "audio/flac", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+    ".png": "image/png", ".heic": "image/heic", ".webp": "image/webp", ".tif": "image/tiff",
+    ".tiff": "image/tiff", ".pdf": "application/pdf",
+}  # fmt: skip
+_READ = 1024 * 1024
+
+
+class _StreamFile(io.RawIOBase):
+    """A read-only file over a vault stream (what the sealer reads attachments from)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
 
 
 @dataclass(frozen=True)
@@ -260,6 +308,65 @@ class Kit:
         result: Draft = self._get("draft", matches[0], Draft)
         return result
 
+    def _store_attachment(
+        self, record_id: uuid.UUID, taken: list[AttachmentRef], path: str, media_type: str | None
+    ) -> AttachmentRef:
+        """Stream a recording, photo or scan into the vault: encrypted on arrival, never
+        whole in memory, stored under a generated name (an original file name may name a
+        person)."""
+        src = pathlib.Path(path)
+        suffix = src.suffix.lower()
+        media = media_type or _MEDIA.get(suffix)
+        if media is None:
+            raise KitError(
+                f"cannot tell what kind of file {suffix or 'this'} is",
+                hint="give --type, e.g. audio/ogg, image/jpeg, application/pdf",
+            )
+        top = media.split("/")[0]
+        kind = top if top in ("audio", "image") else "document"
+        n = 1 + sum(1 for a in taken if a.name.startswith(kind + "-"))
+        name = f"{kind}-{n}{suffix if suffix in _MEDIA else ''}"
+        size = 0
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal size
+            with src.open("rb") as f:
+                while block := f.read(_READ):
+                    size += len(block)
+                    yield block
+
+        try:
+            self.vault.put_stream("attachment", f"{record_id}/{name}", chunks())
+        except OSError as e:
+            raise KitError(f"cannot read the file to attach ({e.strerror})") from None
+        return AttachmentRef(name=name, media_type=media, size=size)
+
+    def attach(self, d: Draft, path: str, *, media_type: str | None = None) -> AttachmentRef:
+        """Attach a file to draft ``d`` (saved at once)."""
+        ref = self._store_attachment(d.record_id, d.attachments, path, media_type)
+        d.attachments.append(ref)
+        self.save_draft(d)
+        return ref
+
+    def attach_to(self, ident: str, path: str, *, media_type: str | None = None) -> AttachmentRef:
+        """Attach a file to a draft (by draft id prefix) or to a finalized, not yet sealed
+        interview (by record id prefix)."""
+        drafts = [i for i in self.vault.list("draft") if i.startswith(ident)]
+        finals = [i for i in self.vault.list("final") if i.startswith(ident)]
+        if len(drafts) + len(finals) != 1:
+            raise KitError(
+                f"no single draft or finalized interview starting with {ident!r}",
+                hint="see `collector drafts` and `collector status`",
+            )
+        if drafts:
+            return self.attach(self._get("draft", drafts[0], Draft), path, media_type=media_type)
+        f: _Final = self._get("final", finals[0], _Final)
+        ref = self._store_attachment(f.record.record_id, f.attachments, path, media_type)
+        refs = [*f.attachments, ref]
+        rec = msgspec.structs.replace(f.record, attachments=tuple(a.name for a in refs))
+        self._put("final", finals[0], _Final(rec, refs))
+        return ref
+
     def finalize(self, d: Draft) -> Record:
         """Turn a draft into a finalized record (the caller has validated it)."""
         now = self.clock().replace(microsecond=0)
@@ -272,13 +379,20 @@ class Kit:
             modified_at=now,
             lang=d.lang,
             answers=d.answers,
+            attachments=tuple(a.name for a in d.attachments),
             stopped_early=d.stopped_early,
         )
-        self.vault.put("final", str(rec.record_id), msgspec.msgpack.encode(rec))
+        self._put("final", str(rec.record_id), _Final(rec, list(d.attachments)))
         self.vault.delete("draft", d.draft_id)
         return rec
 
     # -- seal --------------------------------------------------------------------------
+
+    def _opener(self, key: str) -> Callable[[], BinaryIO]:
+        def open_() -> BinaryIO:
+            return io.BufferedReader(_StreamFile(self.vault.open_stream("attachment", key)))
+
+        return open_
 
     def seal(self, *, max_records: int = 50) -> list[uuid.UUID]:
         """Seal finalized responses into bundles; destroy the responses."""
@@ -288,11 +402,23 @@ class Kit:
         chain = self._chain()
         for i in range(0, len(finals), max_records):
             ids = finals[i : i + max_records]
-            records = [msgspec.msgpack.decode(self.vault.get("final", x), type=Record) for x in ids]
+            batch = [self._get("final", x, _Final) for x in ids]
+            records = [f.record for f in batch]
+            attachments = [
+                Attachment(
+                    record_id=f.record.record_id,
+                    name=a.name,
+                    media_type=a.media_type,
+                    open=self._opener(f"{f.record.record_id}/{a.name}"),
+                )
+                for f in batch
+                for a in f.attachments
+            ]
             buf = io.BytesIO()
             result = seal_bundle(
                 buf,
                 records=records,
+                attachments=attachments,
                 device=DeviceKey(enr.device_id, self.device_key),
                 recipients=[RecipientPublicKey(enr.response.recipient_public_key)],
                 project_id=enr.response.project_id,
@@ -305,8 +431,10 @@ class Kit:
             chain.device_seq += 1
             chain.prev_bundle_sha256 = result.sha256
             self._put("state", "chain", chain)
-            for x in ids:
-                self.vault.delete("final", x)
+            for f in batch:
+                for a in f.attachments:
+                    self.vault.delete("attachment", f"{f.record.record_id}/{a.name}")
+                self.vault.delete("final", str(f.record.record_id))
             sealed.append(result.bundle_id)
         return sealed
 

@@ -53,6 +53,13 @@ class MemoryVault:
     def list(self, kind: str) -> list[str]:
         return sorted(i for k, i in self.objects if k == kind)
 
+    def put_stream(self, kind: str, id: str, chunks) -> None:  # type: ignore[no-untyped-def]
+        self.objects[(kind, id)] = b"".join(chunks)
+
+    def open_stream(self, kind: str, id: str):  # type: ignore[no-untyped-def]
+        data = self.objects[(kind, id)]
+        return iter([data[i : i + 65536] for i in range(0, len(data), 65536)] or [])
+
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
@@ -241,3 +248,33 @@ async def test_a_sync_cut_off_at_several_points_resumes(served) -> None:  # type
     assert sorted(report.uploaded) == sorted(bundles) and report.failed == {}
     assert sorted(patches) == sorted(sent.values())  # each resumed exactly at its cut
     assert kit.vault.list("outbox") == []
+
+
+@pytest.mark.asyncio
+async def test_attachments_travel_encrypted_and_arrive_whole(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, base, session = served
+    kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
+    await kit.enroll_online(session, base, devices.create_token(project, "k", now=now()), "l")
+    await kit.fetch_forms(session)
+    form = kit.form(FORM.id)
+    d = kit.new_draft(form, "ko")
+    d.answers = synthesize(form, random.Random(3), fixed={"consent": "yes"})
+    audio = tmp_path / "kim-interview-recording.ogg"  # a revealing name, not kept
+    audio.write_bytes(bytes(range(256)) * 1000)
+    ref = kit.attach(d, str(audio))
+    assert (ref.name, ref.media_type, ref.size) == ("audio-1.ogg", "audio/ogg", 256_000)
+    rec = kit.finalize(d)
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.4 synthetic")
+    assert kit.attach_to(str(rec.record_id)[:8], str(scan)).name == "document-1.pdf"
+    with pytest.raises(KitError, match="cannot tell what kind"):
+        kit.attach_to(str(rec.record_id)[:8], str(tmp_path / "x.unknownext"))
+    kit.seal()
+    assert kit.vault.list("attachment") == []  # sealed: gone from the kit
+    report = await kit.sync(session)
+    assert report.failed == {}
+    stored = {p.name for p in (project.config.root / "attachments").iterdir()}
+    assert hashlib.sha256(audio.read_bytes()).hexdigest() in stored
+    assert hashlib.sha256(scan.read_bytes()).hexdigest() in stored
+    names = project.store.read_sync(lambda c: c.execute("SELECT answers FROM records").fetchone())
+    assert b"kim-interview" not in names[0]

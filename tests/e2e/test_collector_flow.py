@@ -21,7 +21,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
 
+from collector import keystore  # noqa: E402
 from collector.cli import main as collector  # noqa: E402
+from collector.vault import Vault  # noqa: E402
 from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from schemas.wire import EnrollmentRequest  # noqa: E402
@@ -99,6 +101,13 @@ def test_collector_end_to_end(
         run(home_a, "interview", "escapee-interview", "--answers", str(src))
         src.unlink()  # the paper copy's transcription is gone; only the kit holds it now
         assert "finalized          1" in run(home_a, "status")
+        # a recording, whose content holds the mark too, attached to the interview
+        recording = tmp_path / "recording.ogg"
+        recording.write_bytes(MARK.encode() * 50_000)  # ~900 KB
+        vault = Vault(home_a, keystore.unlock(home_a, "a synthetic kit passphrase").data_key)
+        [record_id] = vault.list("final")
+        out = run(home_a, "attach", record_id[:8], str(recording), "--shred-original")
+        assert "attached as audio-1.ogg" in out and not recording.exists()
         run(home_a, "seal")
         assert "sealed, not sent   1" in run(home_a, "status")
         out = run(home_a, "sync")
@@ -147,6 +156,8 @@ def test_collector_end_to_end(
         log.close()
     p = open_project(tmp_path / "srv", secret)
     try:
+        attachments = list((tmp_path / "srv" / "attachments").iterdir())
+        assert len(attachments) == 1 and attachments[0].read_bytes() == MARK.encode() * 50_000
         n = p.store.read_sync(
             lambda c: c.execute("SELECT COUNT(*) FROM records WHERE status = 'current'").fetchone()
         )
