@@ -18,6 +18,8 @@ import base64
 import datetime
 import io
 import pathlib
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from schemas import certs
-from schemas.bundle import Attachment, DeviceKey, RecipientPublicKey, seal_bundle
+from schemas.bundle import Attachment, DeviceKey, RecipientPublicKey, SealedBundle, seal_bundle
 from schemas.errors import CertificateInvalid, SchemaError, TlogError
 from schemas.ids import new_id
 from schemas.survey import Form
@@ -47,7 +49,16 @@ from schemas.wire import (
 from .errors import CollectorError
 from .sync import Pins, SyncClient, SyncError
 
-__all__ = ["AttachmentRef", "Draft", "Kit", "KitError", "KitStatus", "SyncReport", "VaultLike"]
+__all__ = [
+    "AttachmentRef",
+    "Draft",
+    "Kit",
+    "KitError",
+    "KitStatus",
+    "OutboxEntry",
+    "SyncReport",
+    "VaultLike",
+]
 
 
 class VaultLike(Protocol):
@@ -94,6 +105,15 @@ class Draft(msgspec.Struct):
     started_at: datetime.datetime
     stopped_early: bool = False
     attachments: list[AttachmentRef] = msgspec.field(default_factory=list)
+
+
+class OutboxEntry(msgspec.Struct, frozen=True):
+    """A sealed bundle waiting in the outbox (its bytes are the vault object ``slot``)."""
+
+    slot: str
+    bundle_id: uuid.UUID
+    sha256: bytes
+    size: int
 
 
 class _Final(msgspec.Struct, frozen=True):
@@ -394,16 +414,24 @@ class Kit:
 
         return open_
 
+    def outbox(self) -> list[OutboxEntry]:
+        return [
+            self._get("outbox-meta", k, OutboxEntry) for k in sorted(self.vault.list("outbox-meta"))
+        ]
+
     def seal(self, *, max_records: int = 50) -> list[uuid.UUID]:
-        """Seal finalized responses into bundles; destroy the responses."""
+        """Seal finalized responses into bundles; destroy the responses. Bundles are
+        streamed into the vault, so attachments of any size stay out of memory."""
         enr = self.enrollment()
+        known = set(self.vault.list("outbox-meta"))
+        for orphan in set(self.vault.list("outbox")) - known:
+            self.vault.delete("outbox", orphan)  # a seal cut off before its entry was saved
         finals = sorted(self.vault.list("final"))
         sealed: list[uuid.UUID] = []
         chain = self._chain()
         for i in range(0, len(finals), max_records):
             ids = finals[i : i + max_records]
             batch = [self._get("final", x, _Final) for x in ids]
-            records = [f.record for f in batch]
             attachments = [
                 Attachment(
                     record_id=f.record.record_id,
@@ -414,21 +442,35 @@ class Kit:
                 for f in batch
                 for a in f.attachments
             ]
-            buf = io.BytesIO()
-            result = seal_bundle(
-                buf,
-                records=records,
-                attachments=attachments,
-                device=DeviceKey(enr.device_id, self.device_key),
-                recipients=[RecipientPublicKey(enr.response.recipient_public_key)],
-                project_id=enr.response.project_id,
-                device_seq=chain.device_seq + 1,
-                prev_bundle_sha256=chain.prev_bundle_sha256,
+            slot = new_id().hex
+            seq, prev = chain.device_seq + 1, chain.prev_bundle_sha256
+
+            def write(
+                dst: BinaryIO,
+                batch: list[_Final] = batch,
+                atts: list[Attachment] = attachments,
+                seq: int = seq,
+                prev: bytes = prev,
+            ) -> SealedBundle:
+                return seal_bundle(
+                    dst,
+                    records=[f.record for f in batch],
+                    attachments=atts,
+                    device=DeviceKey(enr.device_id, self.device_key),
+                    recipients=[RecipientPublicKey(enr.response.recipient_public_key)],
+                    project_id=enr.response.project_id,
+                    device_seq=seq,
+                    prev_bundle_sha256=prev,
+                )
+
+            result = self._seal_into_vault(slot, write)
+            # Bundle, then its outbox entry, then the chain, then delete the plaintext: a
+            # crash in between leaves at worst a response both sealed and unsealed, never
+            # one lost (the server ignores the identical resend).
+            self._put(
+                "outbox-meta", slot, OutboxEntry(slot, result.bundle_id, result.sha256, result.size)
             )
-            # Bundle first, then the chain, then delete the plaintext: a crash in between
-            # leaves at worst a response both sealed and unsealed, never one lost.
-            self.vault.put("outbox", str(result.bundle_id), buf.getvalue())
-            chain.device_seq += 1
+            chain.device_seq = seq
             chain.prev_bundle_sha256 = result.sha256
             self._put("state", "chain", chain)
             for f in batch:
@@ -437,6 +479,51 @@ class Kit:
                 self.vault.delete("final", str(f.record.record_id))
             sealed.append(result.bundle_id)
         return sealed
+
+    def _seal_into_vault(
+        self, slot: str, write: Callable[[BinaryIO], SealedBundle]
+    ) -> SealedBundle:
+        """Run the sealer in a thread, piping what it writes into the vault through a
+        bounded queue: memory is a few chunks, whatever the bundle's size."""
+        q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        out: dict[str, Any] = {}
+
+        class _Pipe(io.RawIOBase):
+            def writable(self) -> bool:
+                return True
+
+            def write(self, b: Any) -> int:
+                q.put(bytes(b))
+                return len(b)
+
+        def produce() -> None:
+            try:
+                out["result"] = write(_Pipe())  # type: ignore[arg-type]
+            except BaseException as e:  # handed to the caller below
+                out["error"] = e
+            finally:
+                q.put(None)
+
+        def chunks() -> Iterator[bytes]:
+            while (c := q.get()) is not None:
+                yield c
+
+        t = threading.Thread(target=produce, name="seal", daemon=True)
+        t.start()
+        try:
+            self.vault.put_stream("outbox", slot, chunks())
+        finally:
+            while t.is_alive():  # let the sealer finish if the vault stopped reading
+                try:
+                    q.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            t.join()
+        if "error" in out:
+            self.vault.delete("outbox", slot)
+            raise out["error"]
+        result: SealedBundle = out["result"]
+        return result
 
     # -- sync --------------------------------------------------------------------------
 
@@ -455,23 +542,34 @@ class Kit:
         proof and checkpoint consistency verify. A bundle that fails stays."""
         client = self._client(session)
         report = SyncReport(uploaded=[], failed={})
-        outbox = sorted(self.vault.list("outbox"))
-        for n, key in enumerate(outbox, start=1):
-            bundle_id = uuid.UUID(key)
+        entries = self.outbox()
+        for n, entry in enumerate(entries, start=1):
             if progress:
-                progress(bundle_id, n, len(outbox))
+                progress(entry.bundle_id, n, len(entries))
             if dry_run:
                 continue
-            data = self.vault.get("outbox", key)
+
+            def from_offset(offset: int, slot: str = entry.slot) -> Iterator[bytes]:
+                skip = offset
+                for chunk in self.vault.open_stream("outbox", slot):
+                    if skip >= len(chunk):
+                        skip -= len(chunk)
+                        continue
+                    yield chunk[skip:]
+                    skip = 0
+
             try:
-                body = await client.upload(bundle_id, data)
+                body = await client.upload_stream(
+                    entry.bundle_id, entry.size, entry.sha256, from_offset
+                )
                 await self._check_consistency(client, body)
             except (SyncError, SchemaError, KitError) as e:
-                report.failed[bundle_id] = str(e)
+                report.failed[entry.bundle_id] = str(e)
                 continue
-            self.vault.put("receipt", key, msgspec.msgpack.encode(body))
-            self.vault.delete("outbox", key)
-            report.uploaded.append(bundle_id)
+            self.vault.put("receipt", str(entry.bundle_id), msgspec.msgpack.encode(body))
+            self.vault.delete("outbox", entry.slot)
+            self.vault.delete("outbox-meta", entry.slot)
+            report.uploaded.append(entry.bundle_id)
         chain = self._chain()
         chain.last_sync = self.clock()
         self._put("state", "chain", chain)
@@ -525,7 +623,7 @@ class Kit:
                 attention.append(f"the device certificate expires on {expires:%Y-%m-%d}")
         else:
             attention.append("not enrolled: run `collector enroll`")
-        outbox = len(self.vault.list("outbox"))
+        outbox = len(self.vault.list("outbox-meta"))
         if outbox:
             attention.append(f"{outbox} sealed bundle(s) wait for `collector sync`")
         finals = len(self.vault.list("final"))

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -94,25 +95,48 @@ class SyncClient:
         raise SyncError("unreachable")  # pragma: no cover
 
     async def upload(self, bundle_id: uuid.UUID, data: bytes) -> ReceiptBody:
-        """Upload (resuming where the server stands) and return the *verified* receipt."""
-        sha = hashlib.sha256(data).digest()
-        create = UploadCreate(bundle_id=bundle_id, size=len(data), sha256=sha)
+        """Upload bytes held in memory (small bundles, tests); see :meth:`upload_stream`."""
+
+        def from_offset(offset: int) -> Iterator[bytes]:
+            for i in range(offset, len(data), CHUNK):
+                yield data[i : i + CHUNK]
+
+        return await self.upload_stream(
+            bundle_id, len(data), hashlib.sha256(data).digest(), from_offset
+        )
+
+    async def upload_stream(
+        self,
+        bundle_id: uuid.UUID,
+        size: int,
+        sha256: bytes,
+        from_offset: Callable[[int], Iterator[bytes]],
+    ) -> ReceiptBody:
+        """Upload a bundle read as a stream (resuming where the server stands, in bounded
+        memory) and return the *verified* receipt. ``from_offset(n)`` yields the bundle's
+        bytes from byte ``n`` on."""
+        create = UploadCreate(bundle_id=bundle_id, size=size, sha256=sha256)
         status, raw, _ = await self._call("POST", "/v1/uploads", msgspec.json.encode(create))
         if status not in (200, 201):
             raise SyncError(_message(raw, status))
-        state = msgspec.json.decode(raw, type=UploadState)
-        offset = state.offset
-        while offset < len(data):
-            status, raw, headers = await self._call(
-                "PATCH",
-                f"/v1/uploads/{bundle_id}",
-                data[offset : offset + CHUNK],
-                {"Upload-Offset": str(offset)},
-            )
-            if status == 204 or status == 409 and "Upload-Offset" in headers:
-                offset = int(headers["Upload-Offset"])  # 409: resume from the server's offset
-                continue
-            raise SyncError(_message(raw, status))
+        offset = msgspec.json.decode(raw, type=UploadState).offset
+        while offset < size:
+            moved = False
+            for chunk in _rechunk(from_offset(offset), CHUNK):
+                status, raw, headers = await self._call(
+                    "PATCH", f"/v1/uploads/{bundle_id}", chunk, {"Upload-Offset": str(offset)}
+                )
+                if status == 204:
+                    offset = int(headers["Upload-Offset"])
+                    moved = True
+                    continue
+                if status == 409 and "Upload-Offset" in headers:
+                    offset = int(headers["Upload-Offset"])  # resume from the server's offset
+                    moved = True
+                    break
+                raise SyncError(_message(raw, status))
+            if not moved:
+                raise SyncError("the bundle ended before its announced size")
         status, raw, _ = await self._call("POST", f"/v1/uploads/{bundle_id}/complete")
         if status != 200:
             raise SyncError(_message(raw, status))
@@ -123,8 +147,20 @@ class SyncClient:
             log_verifier_key=self.pins.verifier_key(),
             origin=self.pins.log_origin,
             bundle_id=bundle_id,
-            sha256=sha,
+            sha256=sha256,
         )
+
+
+def _rechunk(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """Regroup a stream into pieces of ``size`` bytes (the last may be shorter)."""
+    buf = bytearray()
+    for c in chunks:
+        buf += c
+        while len(buf) >= size:
+            yield bytes(buf[:size])
+            del buf[:size]
+    if buf:
+        yield bytes(buf)
 
 
 class _Retry(Exception):

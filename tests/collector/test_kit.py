@@ -102,10 +102,12 @@ async def test_enroll_interview_seal_sync(served) -> None:  # type: ignore[no-un
     assert (st.enrolled, st.device_id, st.finalized, st.drafts) == (True, device_id, 3, 0)
     [bundle_id] = kit.seal()
     vault = kit.vault
-    assert vault.list("final") == [] and vault.list("outbox") == [str(bundle_id)]  # type: ignore[attr-defined]
+    assert vault.list("final") == []  # type: ignore[attr-defined]
+    assert [e.bundle_id for e in kit.outbox()] == [bundle_id]
     report = await kit.sync(session)
     assert report.uploaded == [bundle_id] and report.failed == {}
-    assert vault.list("outbox") == [] and vault.list("receipt") == [str(bundle_id)]  # type: ignore[attr-defined]
+    assert kit.outbox() == [] and vault.list("outbox") == []  # type: ignore[attr-defined]
+    assert vault.list("receipt") == [str(bundle_id)]  # type: ignore[attr-defined]
     count = project.store.read_sync(lambda c: c.execute("SELECT COUNT(*) FROM records").fetchone())
     assert count == (3,)
     # a second round checks the new checkpoint against the last one seen
@@ -138,7 +140,7 @@ async def test_a_rewritten_log_is_caught_and_nothing_is_deleted(served) -> None:
     [bid] = kit.seal()
     report = await kit.sync(session)
     assert report.uploaded == [] and "NOT CONSISTENT" in report.failed[bid]
-    assert kit.vault.list("outbox") == [str(bid)]  # kept
+    assert [e.bundle_id for e in kit.outbox()] == [bid]  # kept
 
 
 @pytest.mark.asyncio
@@ -199,7 +201,7 @@ async def test_a_forged_receipt_is_caught_and_nothing_is_deleted(tmp_path: Path)
         await runner.cleanup()
         project.close()
     assert report.uploaded == [] and "receipt invalid (signature)" in report.failed[bid]
-    assert kit.vault.list("outbox") == [str(bid)] and kit.vault.list("receipt") == []
+    assert [e.bundle_id for e in kit.outbox()] == [bid] and kit.vault.list("receipt") == []
 
 
 @pytest.mark.asyncio
@@ -216,8 +218,9 @@ async def test_a_sync_cut_off_at_several_points_resumes(served) -> None:  # type
         bundles += kit.seal()
     client = kit._client(session)
     sent: dict[uuid.UUID, int] = {}
+    slots = {e.bundle_id: e.slot for e in kit.outbox()}
     for bid in bundles:
-        data = kit.vault.get("outbox", str(bid))
+        data = kit.vault.get("outbox", slots[bid])
         cut = {0: 1, 1: 1000, 2: len(data) // 2, 3: len(data) - 1}[len(sent)]
         create = msgspec.json.encode(
             {
@@ -247,7 +250,7 @@ async def test_a_sync_cut_off_at_several_points_resumes(served) -> None:  # type
         client.__class__._call = orig  # type: ignore[method-assign]
     assert sorted(report.uploaded) == sorted(bundles) and report.failed == {}
     assert sorted(patches) == sorted(sent.values())  # each resumed exactly at its cut
-    assert kit.vault.list("outbox") == []
+    assert kit.vault.list("outbox") == [] and kit.outbox() == []
 
 
 @pytest.mark.asyncio

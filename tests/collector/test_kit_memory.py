@@ -1,0 +1,74 @@
+"""A large attachment goes from file to vault to bundle to server in bounded memory."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import random
+import sys
+import tracemalloc
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
+from server_helpers import FAST_KDF, SECRET  # noqa: E402
+
+from collector import keystore  # noqa: E402
+from collector.kit import Kit  # noqa: E402
+from collector.vault import Vault  # noqa: E402
+from schemas.forms import shipped_form  # noqa: E402
+from schemas.survey.synth import synthesize  # noqa: E402
+from syncserver import devices  # noqa: E402
+from syncserver.forms import publish_form  # noqa: E402
+from syncserver.project import init_project  # noqa: E402
+from syncserver.web import create_app  # noqa: E402
+
+FORM = shipped_form("escapee-interview")
+MIB = 1024 * 1024
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_64_mib_recording_seals_and_syncs_in_bounded_memory(tmp_path: Path) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    project = init_project(tmp_path / "srv", SECRET, kdf=FAST_KDF)
+    publish_form(project, FORM, now=now)
+    big = tmp_path / "recording.ogg"
+    with big.open("wb") as f:
+        block = random.Random(1).randbytes(MIB)
+        for _ in range(64):
+            f.write(block)
+    keys = keystore.create(
+        tmp_path / "kit",
+        "pass phrase",
+        kdf=keystore.KdfParams(memory_kib=1024, iterations=1, lanes=1),
+    )
+    kit = Kit(Vault(tmp_path / "kit", keys.data_key), keys.device_key)
+    runner = web.AppRunner(create_app(project))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+            await kit.enroll_online(session, base, devices.create_token(project, "k", now=now), "l")
+            await kit.fetch_forms(session)
+            d = kit.new_draft(kit.form(FORM.id), "ko")
+            d.answers = synthesize(FORM, random.Random(2), fixed={"consent": "yes"})
+            tracemalloc.start()
+            kit.attach(d, str(big))
+            kit.finalize(d)
+            kit.seal()
+            report = await kit.sync(session)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+    finally:
+        await runner.cleanup()
+        project.close()
+    assert report.failed == {} and len(report.uploaded) == 1
+    print(f"peak traced memory: {peak / MIB:.1f} MiB for a 64 MiB attachment")
+    assert peak < 24 * MIB, f"peak {peak / MIB:.1f} MiB for a 64 MiB attachment"
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    assert (tmp_path / "srv" / "attachments" / digest).stat().st_size == 64 * MIB
