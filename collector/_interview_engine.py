@@ -127,7 +127,9 @@ _YEAR = re.compile(r"[0-9]{4}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _END: Rank = (1 << 62,)
 #: Control characters other than tab: what arrow and function keys leave in a line.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# Control characters, and what broken input decodes to: lone surrogates (undecodable bytes
+# under surrogateescape) and U+FFFD (under errors="replace"). All are typing mistakes.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
 
 
 def path_str(path: Path) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -171,6 +172,8 @@ def _forms(args: argparse.Namespace) -> int:
 
 
 def _run_interview(kit: Kit, d: Draft, lang: str) -> int:
+    if isinstance(sys.stdin, io.TextIOWrapper):  # broken bytes become U+FFFD: re-asked
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")
     form = kit.form(d.form_id, d.form_version)
     iv = Interview(form, d.answers, lang=lang)
 
