@@ -265,7 +265,7 @@ def _shred(path: Path) -> None:
 
 def _seal(args: argparse.Namespace) -> int:
     kit = _kit(args)
-    ids = kit.seal(max_records=args.max_records)
+    ids = kit.seal(max_records=args.max_records, max_bytes=args.max_mb * 1024 * 1024)
     print(
         f"{len(ids)} bundle(s) sealed; the interviews in them can no longer be read on this "
         "laptop. `collector sync` uploads them when a connection is there."
@@ -373,7 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(func=_attach)
     c = sub.add_parser("seal", help="seal finalized interviews into bundles")
-    c.add_argument("--max-records", type=int, default=50)
+    c.add_argument("--max-records", type=int, default=50, help="records per bundle (default 50)")
+    c.add_argument(
+        "--max-mb", type=int, default=64, help="about this many MiB per bundle (default 64)"
+    )
     c.set_defaults(func=_seal)
     c = sub.add_parser("sync", help="upload sealed bundles; keep each until its receipt verifies")
     c.add_argument("--dry-run", action="store_true", help="show what would be sent")

@@ -419,7 +419,26 @@ class Kit:
             self._get("outbox-meta", k, OutboxEntry) for k in sorted(self.vault.list("outbox-meta"))
         ]
 
-    def seal(self, *, max_records: int = 50) -> list[uuid.UUID]:
+    def _batches(self, finals: list[str], max_records: int, max_bytes: int) -> list[list[str]]:
+        """Group finalized responses into bundles of at most ``max_records`` records and
+        about ``max_bytes`` (records plus attachments); one response alone may exceed it."""
+        batches: list[list[str]] = []
+        cur: list[str] = []
+        size = 0
+        for x in finals:
+            raw = self.vault.get("final", x)
+            f = msgspec.msgpack.decode(raw, type=_Final)
+            n = len(raw) + sum(a.size for a in f.attachments)
+            if cur and (len(cur) >= max_records or size + n > max_bytes):
+                batches.append(cur)
+                cur, size = [], 0
+            cur.append(x)
+            size += n
+        if cur:
+            batches.append(cur)
+        return batches
+
+    def seal(self, *, max_records: int = 50, max_bytes: int = 64 * 1024 * 1024) -> list[uuid.UUID]:
         """Seal finalized responses into bundles; destroy the responses. Bundles are
         streamed into the vault, so attachments of any size stay out of memory."""
         enr = self.enrollment()
@@ -429,8 +448,7 @@ class Kit:
         finals = sorted(self.vault.list("final"))
         sealed: list[uuid.UUID] = []
         chain = self._chain()
-        for i in range(0, len(finals), max_records):
-            ids = finals[i : i + max_records]
+        for ids in self._batches(finals, max_records, max_bytes):
             batch = [self._get("final", x, _Final) for x in ids]
             attachments = [
                 Attachment(

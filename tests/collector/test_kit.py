@@ -281,3 +281,24 @@ async def test_attachments_travel_encrypted_and_arrive_whole(served, tmp_path: P
     assert hashlib.sha256(scan.read_bytes()).hexdigest() in stored
     names = project.store.read_sync(lambda c: c.execute("SELECT answers FROM records").fetchone())
     assert b"kim-interview" not in names[0]
+
+
+@pytest.mark.asyncio
+async def test_seal_respects_records_and_bytes_per_bundle(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, base, session = served
+    kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
+    await kit.enroll_online(session, base, devices.create_token(project, "k", now=now()), "l")
+    await kit.fetch_forms(session)
+    for seed in range(5):
+        interview(kit, seed)
+    assert len(kit.seal(max_records=2)) == 3  # 2 + 2 + 1
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(b"\xff" * 300_000)
+    for seed in range(3):
+        d = kit.new_draft(kit.form(FORM.id), "en")
+        d.answers = synthesize(FORM, random.Random(seed), fixed={"consent": "yes"})
+        kit.attach(d, str(photo))
+        kit.finalize(d)
+    assert len(kit.seal(max_bytes=500_000)) == 3  # each 300 KB response alone
+    report = await kit.sync(session)
+    assert report.failed == {} and len(report.uploaded) == 6
