@@ -2,12 +2,13 @@
 
 1. init a project (config, sealed identity, SQLite store) and publish the shipped form
 2. start the server on 127.0.0.1 (a random free port)
-3. enroll a device online with a one-time token; pin the server's keys
-4. fill synthetic interviews and seal them into bundles the device cannot read back
-5. upload them (resumable, in chunks), verify each signed receipt and its inclusion proof
-6. send one tampered bundle: received, then quarantined with a private reason
-7. export the data to CSV (sensitive fields redacted)
-8. verify the audit log from the SQLite file with the independent verifier
+3. create the field kit (keys sealed under Argon2id) and enroll it with a one-time token
+4. take synthetic interviews, saved encrypted; search the kit's bytes for the names
+5. seal them into bundles the kit cannot read back
+6. sync: resumable uploads; each receipt, inclusion proof and checkpoint verified
+7. send one tampered bundle: received, then quarantined with a private reason
+8. export the data to CSV (sensitive fields redacted)
+9. verify the audit log from the SQLite file with the independent verifier
 
 Synthetic data only. Everything is written under demo-output/ for you to look at.
 """
@@ -21,22 +22,20 @@ import os
 import random
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
 import msgspec
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from collector.sync import Pins, SyncClient
-from schemas.bundle import DeviceKey, read_header, seal_bundle
+from collector import keystore
+from collector.kit import Kit
+from collector.vault import Vault
+from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.ids import new_id
-from schemas.survey import Validator
 from schemas.survey.synth import synthesize
-from schemas.wire import EnrollmentRequest, EnrollmentResponse, Record, sign_request
+from schemas.wire import ReceiptBody
 from syncserver import devices
 from syncserver.export import export_form
 from syncserver.forms import publish_form
@@ -85,79 +84,74 @@ async def flow(root: Path) -> int:
 
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            step(3, "enroll a device online with a one-time token")
-            token = devices.create_token(project, "demo kit", now=now())
-            device_key = Ed25519PrivateKey.generate()
-            pub = device_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-            req = sign_request(
-                EnrollmentRequest(public_key=pub, label="demo-laptop", token=token), device_key
+            step(3, "create the field kit (encrypted) and enroll it with a one-time token")
+            home = root / "kit"
+            kdf = keystore.tune_kdf(0.5)
+            keys = keystore.create(home, "a synthetic demo passphrase", kdf=kdf)
+            line(
+                f"keys sealed under Argon2id ({kdf.memory_kib // 1024} MiB, "
+                f"{kdf.iterations} passes, tuned to ~0.5 s on this laptop)"
             )
-            async with session.post(base + "/v1/enroll", data=msgspec.json.encode(req)) as r:
-                if r.status != 201:
-                    line(f"FAILED: enrollment answered {r.status}")
-                    return 1
-                resp = msgspec.json.decode(await r.read(), type=EnrollmentResponse)
-            device_id = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+            kit = Kit(Vault(home, keys.data_key), keys.device_key)
+            token = devices.create_token(project, "demo kit", now=now())
+            device_id = await kit.enroll_online(session, base, token, "demo-laptop")
+            forms = await kit.fetch_forms(session)
             line(f"device {device_id} holds a certificate signed by the project")
-            line(f"pinned: project signing key, recipient key, log origin {resp.log_origin}")
-            pins = Pins(signing_public=resp.signing_public_key, log_origin=resp.log_origin)
-            client = SyncClient(session, base, device_id, device_key, pins)
+            line(f"pinned the project's keys and log; forms fetched and verified: {forms}")
 
-            step(4, f"fill {INTERVIEWS} synthetic interviews and seal them")
-            validator, rng = Validator(form), random.Random()
-            records = []
-            for _ in range(INTERVIEWS):
-                answers = synthesize(form, rng, fixed={"consent": "yes"})
-                assert validator.validate(answers) == []
-                t = now().replace(microsecond=0)
-                records.append(
-                    Record(
-                        record_id=new_id(),
-                        version=1,
-                        form_id=form.id,
-                        form_version=form.version,
-                        created_at=t,
-                        modified_at=t,
-                        lang=rng.choice(["ko", "en"]),
-                        answers=answers,
-                    )
-                )
-            from schemas.bundle import RecipientPublicKey
+            step(4, f"take {INTERVIEWS} synthetic interviews, saved encrypted as they go")
+            rng = random.Random()
+            names = []
+            for i in range(INTERVIEWS):
+                d = kit.new_draft(kit.form(form.id), rng.choice(["ko", "en"]))
+                d.answers = synthesize(form, rng, fixed={"consent": "yes"})
+                names.append(str(d.answers.get("respondent_name", "")))
+                kit.save_draft(d)
+                if i == 0:
+                    recording = root / "recording.ogg"
+                    recording.write_bytes(os.urandom(300_000))
+                    kit.attach(d, str(recording))
+                    recording.unlink()
+                kit.finalize(d)
+            leaked = [
+                n
+                for n in names
+                if n and any(n.encode() in p.read_bytes() for p in home.rglob("*") if p.is_file())
+            ]
+            line(f"{INTERVIEWS} interviews finalized, one with a 300 KB recording attached")
+            line(
+                f"every byte of the kit searched for the {len([n for n in names if n])} "
+                f"respondents' names: {'FOUND' if leaked else 'none found'}"
+            )
+            if leaked:
+                return 1
 
-            recipient = RecipientPublicKey(resp.recipient_public_key)
-            bundles, prev = [], bytes(32)
-            for seq, i in enumerate(range(0, INTERVIEWS, PER_BUNDLE), start=1):
-                buf = io.BytesIO()
-                sealed = seal_bundle(
-                    buf,
-                    records=records[i : i + PER_BUNDLE],
-                    device=DeviceKey(device_id, device_key),
-                    recipients=[recipient],
-                    project_id=resp.project_id,
-                    device_seq=seq,
-                    prev_bundle_sha256=prev,
-                )
-                prev = sealed.sha256
-                bundles.append((sealed.bundle_id, buf.getvalue()))
-            sizes = ", ".join(f"{len(d):,}" for _, d in bundles)
-            line(f"{len(bundles)} bundles of {PER_BUNDLE} interviews ({sizes} bytes), each signed")
-            line("by the device and encrypted to the project key; the device keeps no key")
-            line("that could open them again")
+            step(5, "seal them: the kit can no longer read what it sealed")
+            sealed = kit.seal(max_records=PER_BUNDLE)
+            entries = kit.outbox()
+            sizes = ", ".join(f"{e.size:,}" for e in entries)
+            line(f"{len(sealed)} bundles ({sizes} bytes), signed by the device and encrypted")
+            line("to the project key; the interviews and the recording are gone from the kit")
+            keep = (entries[0].bundle_id, kit.vault.get("outbox", entries[0].slot))
 
-            step(5, "upload, verify each receipt, and only then forget the bundle")
-            for bid, data in bundles:
-                body = await client.upload(bid, data)
+            step(6, "sync: upload, verify each receipt, and only then delete the bundle")
+            report = await kit.sync(session)
+            for bid in report.uploaded:
+                body = msgspec.msgpack.decode(kit.vault.get("receipt", str(bid)), type=ReceiptBody)
                 line(
                     f"bundle {bid}: receipt verified (signature, checkpoint of "
                     f"{body.checkpoint.splitlines()[1]} entries, inclusion proof of "
-                    f"{len(body.inclusion_proof)} hashes)"
+                    f"{len(body.inclusion_proof)} hashes, consistent with the last one seen)"
                 )
-            line("a second upload of the same bundle gets the same receipt (idempotent):")
-            again = await client.upload(*bundles[0])
-            line(f"  log entry {again.log_index} again")
+            if report.failed:
+                line(f"FAILED: {report.failed}")
+                return 1
+            client = kit._client(session)
+            again = await client.upload(*keep)
+            line(f"the same bundle sent again gets the same receipt (log entry {again.log_index})")
 
-            step(6, "send a tampered bundle")
-            bad = bytearray(bundles[-1][1])
+            step(7, "send a tampered bundle")
+            bad = bytearray(keep[1])
             bad[len(bad) // 2] ^= 0x01
             bad_id = new_id()
             tampered = bytes(bad[:19]) + bad_id.bytes + bytes(bad[35:])
@@ -166,7 +160,7 @@ async def flow(root: Path) -> int:
             line(f"received durably, then quarantined: {len(q)} item ({q[0].reason})")
             line("the uploader was told nothing about why: no oracle for an attacker")
 
-        step(7, "export to CSV")
+        step(8, "export to CSV")
         exported = export_form(
             project, form.id, fmt="csv", out_dir=root / "export", actor="demo", now=now(), lang="ko"
         )
@@ -180,7 +174,7 @@ async def flow(root: Path) -> int:
         await runner.cleanup()
         project.close()
 
-    step(8, "verify the audit log with the independent verifier")
+    step(9, "verify the audit log with the independent verifier")
     ok = verify_log(root / "project")
     print(f"\ndone in {time.perf_counter() - t0:.1f} s. Next: `make test` runs the whole suite.")
     return 0 if ok else 1
