@@ -275,15 +275,27 @@ def _seal(args: argparse.Namespace) -> int:
 
 def _sync(args: argparse.Namespace) -> int:
     kit = _kit(args)
+    state = {"n": 0, "total": 0}
 
-    def progress(bundle_id: object, n: int, total: int) -> None:
+    def bundle(bundle_id: object, n: int, total: int) -> None:
+        state["n"], state["total"] = n, total
+        bar(0, 1)
+
+    def bar(done: int, size: int) -> None:
         width = 30
-        done = int(width * (n - 1) / max(total, 1))
-        print(f"\r[{'#' * done}{'.' * (width - done)}] {n}/{total} bundles", end="", flush=True)
+        filled = int(width * done / max(size, 1))
+        print(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] bundle {state['n']}/{state['total']}"
+            f"  {done / 1048576:.1f}/{size / 1048576:.1f} MiB",
+            end="",
+            flush=True,
+        )
 
     async def run() -> int:
         async with _session() as session:
-            report = await kit.sync(session, progress=progress, dry_run=args.dry_run)
+            report = await kit.sync(
+                session, progress=bundle, dry_run=args.dry_run, bytes_progress=bar
+            )
         print()
         if args.dry_run:
             print(f"{kit.status().sealed_not_uploaded} bundle(s) would be sent")

@@ -555,6 +555,7 @@ class Kit:
         *,
         progress: Callable[[uuid.UUID, int, int], None] | None = None,
         dry_run: bool = False,
+        bytes_progress: Callable[[int, int], None] | None = None,
     ) -> SyncReport:
         """Upload every bundle in the outbox; delete each only after its receipt, inclusion
         proof and checkpoint consistency verify. A bundle that fails stays."""
@@ -578,7 +579,7 @@ class Kit:
 
             try:
                 body = await client.upload_stream(
-                    entry.bundle_id, entry.size, entry.sha256, from_offset
+                    entry.bundle_id, entry.size, entry.sha256, from_offset, bytes_progress
                 )
                 await self._check_consistency(client, body)
             except (SyncError, SchemaError, KitError) as e:

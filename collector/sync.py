@@ -111,6 +111,7 @@ class SyncClient:
         size: int,
         sha256: bytes,
         from_offset: Callable[[int], Iterator[bytes]],
+        progress: Callable[[int, int], None] | None = None,
     ) -> ReceiptBody:
         """Upload a bundle read as a stream (resuming where the server stands, in bounded
         memory) and return the *verified* receipt. ``from_offset(n)`` yields the bundle's
@@ -129,6 +130,8 @@ class SyncClient:
                 if status == 204:
                     offset = int(headers["Upload-Offset"])
                     moved = True
+                    if progress:
+                        progress(offset, size)
                     continue
                 if status == 409 and "Upload-Offset" in headers:
                     offset = int(headers["Upload-Offset"])  # resume from the server's offset

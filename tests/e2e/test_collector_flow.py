@@ -112,6 +112,7 @@ def test_collector_end_to_end(
         assert "sealed, not sent   1" in run(home_a, "status")
         out = run(home_a, "sync")
         assert "1 uploaded, receipts verified, local copies deleted" in out
+        assert "bundle 1/1" in out and "MiB" in out  # the progress bar counts bytes
         st = run(home_a, "status")
         assert "sealed, not sent   0" in st and "receipted          1" in st
 
