@@ -321,6 +321,8 @@ def _status(args: argparse.Namespace) -> int:
         if st.last_sync
         else "last sync          never"
     )
+    if st.project_fingerprint:
+        print(f"project key        {st.project_fingerprint}  (compare with the administrator's)")
     if st.certificate_expires:
         print(f"certificate until  {st.certificate_expires:%Y-%m-%d}")
     for a in st.attention:

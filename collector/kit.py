@@ -166,6 +166,7 @@ class KitStatus:
     last_sync: datetime.datetime | None
     certificate_expires: datetime.datetime | None
     attention: list[str]
+    project_fingerprint: str | None = None
 
 
 @dataclass
@@ -630,10 +631,11 @@ class Kit:
 
     def status(self) -> KitStatus:
         enrolled = "enrollment" in self.vault.list("state")
-        device_id, expires, attention = None, None, []
+        device_id, expires, attention, fp = None, None, [], None
         if enrolled:
             enr = self.enrollment()
             device_id = enr.device_id
+            fp = certs.fingerprint(enr.response.signing_public_key)
             cert = msgspec.msgpack.decode(
                 enr.response.certificate.body, type=certs.DeviceCertificate
             )
@@ -659,4 +661,5 @@ class Kit:
             last_sync=self._chain().last_sync,
             certificate_expires=expires,
             attention=attention,
+            project_fingerprint=fp,
         )

@@ -10,6 +10,7 @@ canonical msgpack encoding of :class:`DeviceCertificate`, signed with Ed25519 ov
 from __future__ import annotations
 
 import datetime
+import hashlib
 import uuid
 from typing import Annotated
 
@@ -19,7 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .errors import CertificateInvalid
 
-__all__ = ["CERT_LABEL", "DeviceCertificate", "SignedCertificate", "issue", "verify"]
+__all__ = [
+    "CERT_LABEL",
+    "DeviceCertificate",
+    "SignedCertificate",
+    "fingerprint",
+    "issue",
+    "verify",
+]
 
 CERT_LABEL = b"sealsync/v1 device certificate\x00"
 
@@ -90,3 +98,11 @@ def verify(
     if now >= cert.not_after:
         raise CertificateInvalid("expired")
     return cert
+
+
+def fingerprint(project_signing_key: bytes) -> str:
+    """A short, readable fingerprint of the project's Ed25519 key, for people to compare
+    aloud (enrollment trusts the key on first use): 8 groups of 4 hex digits of
+    SHA-256("sealsync/v1 project key\x00" ‖ key)."""
+    h = hashlib.sha256(b"sealsync/v1 project key\x00" + project_signing_key).hexdigest()[:32]
+    return " ".join(h[i : i + 4] for i in range(0, 32, 4))

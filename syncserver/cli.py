@@ -20,7 +20,7 @@ from pathlib import Path
 
 import msgspec
 
-from schemas import __version__
+from schemas import __version__, certs
 from schemas.errors import FormInvalid, SchemaError
 from schemas.survey import Form, import_xlsform, load_form
 from schemas.wire import EnrollmentRequest
@@ -124,6 +124,9 @@ def _init(args: argparse.Namespace) -> int:
         print(f"project {project.project_id} created in {args.directory}")
         print(f"  recipient key id  {project.identity.recipient_public.key_id.hex()}")
         print(f"  log origin        {project.log_origin}")
+        fp = certs.fingerprint(project.identity.signing_public_bytes())
+        print(f"  key fingerprint   {fp}")
+        print("  (read it to interviewers: `collector status` shows the one their kit pinned)")
         print("next: `syncserver devices token --label NAME` to enroll a device")
     finally:
         project.close()

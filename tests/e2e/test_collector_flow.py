@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
 from collector import keystore  # noqa: E402
 from collector.cli import main as collector  # noqa: E402
 from collector.vault import Vault  # noqa: E402
+from schemas import certs  # noqa: E402
 from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from schemas.wire import EnrollmentRequest  # noqa: E402
@@ -115,6 +116,10 @@ def test_collector_end_to_end(
         assert "bundle 1/1" in out and "MiB" in out  # the progress bar counts bytes
         st = run(home_a, "status")
         assert "sealed, not sent   0" in st and "receipted          1" in st
+        p = open_project(tmp_path / "srv", secret)
+        expected = certs.fingerprint(p.identity.signing_public_bytes())
+        p.close()
+        assert f"project key        {expected}" in st  # what the administrator reads out
 
         # Kit B: offline enrollment by request and response files
         home_b = tmp_path / "kit-b"

@@ -20,7 +20,8 @@ def proj(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path
     key.write_bytes(os.urandom(32))
     d = tmp_path / "proj"
     assert main(["init", str(d), "--key-file", str(key)]) == 0
-    assert "created in" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "created in" in out and "key fingerprint" in out
     return d, key
 
 
