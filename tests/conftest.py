@@ -1,0 +1,9 @@
+"""Suite-wide settings. Hypothesis deadlines are wall-clock and the machines that run CI
+are shared and noisy: a property test must fail for being wrong, never for being slow."""
+
+from __future__ import annotations
+
+from hypothesis import settings
+
+settings.register_profile("sealsync", deadline=None, print_blob=True)
+settings.load_profile("sealsync")
