@@ -295,6 +295,8 @@ class _Terminal:
                 arg = langs[(langs.index(self.iv.lang) + 1) % len(langs)]
             if arg in langs:
                 self.iv.set_lang(arg)
+                if self.iv.on_change is not None:  # the draft records its language too
+                    self.iv.on_change(self.iv.answers)
                 self.section = None
                 self.say(self.ui("lang_ok"))
             else:

@@ -1053,7 +1053,7 @@ def test_a_person_interviews_in_korean_in_a_terminal() -> None:
         "paid_bribes": False,
         "share_consent": "anonymised_reports",
     }
-    assert result["saves"] == 39  # every stored answer: 38 typed (not 1975), 1 changed
+    assert result["saves"] == 40  # 38 typed answers (not 1975), 1 changed, 1 language switch
     assert VALIDATOR.validate(result["answers"]) == []
     assert "※ The interview is over." in screen and "── Review ──" in screen
     assert re.search(r"^\s*\d+\. Usually, how many meals a day did you eat\?: 1$", review, re.M)
