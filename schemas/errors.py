@@ -12,6 +12,7 @@ One tree, rooted at :class:`SchemaError`::
      │    └── SealError       a bundle cannot be sealed (bad input on the sealing side)
      ├── CertificateInvalid   a device certificate does not verify; ``.reason`` says why
      ├── ReceiptInvalid       a receipt does not verify: keep the bundle; ``.reason`` says why
+     ├── IdentityInputError   a name or province cannot be normalised; ``.code`` says why
      └── TlogError            the audit log does not check out (audit-log-v1.md §10)
           ├── LogProofInvalid     an inclusion or consistency proof does not verify
           ├── VerifierKeyInvalid  a verifier key string is malformed or inconsistent
@@ -224,3 +225,23 @@ class ReceiptInvalid(SchemaError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"receipt invalid ({reason}): the bundle is kept")
+
+
+class IdentityInputError(SchemaError):
+    """A name or a province answer cannot be normalised (identity-normalisation.md §11).
+
+    ``.code`` is stable for programs (``empty``, ``too_long``, ``not_text``,
+    ``not_letters``, ``stray_jamo``, ``one_syllable``, ``no_given_name``, ``mixed_script``,
+    ``unknown_province``, ``ambiguous_province``). The message says what is wrong and what
+    to do next, and never contains the input: names and home regions are personal data.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.code, str(self)))
+
+
+__all__ += ["IdentityInputError"]

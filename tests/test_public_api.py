@@ -14,6 +14,7 @@ PACKAGES = [
     "schemas.wire",
     "schemas.forms",
     "schemas.tlog",
+    "schemas.identity",
     "collector",
     "syncserver",
     "syncserver.store",
