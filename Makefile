@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check schemas collector syncserver tests scripts bench
-	$(BIN)/mypy schemas syncserver
+	$(BIN)/mypy schemas syncserver collector
 	$(BIN)/python -m pytest -q
 
 vectors: $(VENV)/.installed-test
