@@ -27,7 +27,7 @@ from . import keystore
 from .errors import CollectorError
 from .interview import Interview, answers_from_file, run_terminal
 from .kit import Draft, Kit, KitError
-from .vault import Vault
+from .vault import Vault, shred
 
 PASS_ENV = "SEALSYNC_COLLECTOR_PASSPHRASE"
 INSECURE_FAST_KDF = "SEALSYNC_INSECURE_FAST_KDF"
@@ -237,7 +237,7 @@ def _attach(args: argparse.Namespace) -> int:
     ref = kit.attach_to(args.id, args.file, media_type=args.type)
     print(f"attached as {ref.name} ({ref.media_type}, {ref.size:,} bytes), encrypted in the kit")
     if args.shred_original:
-        _shred(Path(args.file))
+        shred(Path(args.file))
         print(
             "the original file was overwritten and deleted (see docs/collector-at-rest.md "
             "for what that can guarantee on SSDs)"
@@ -248,19 +248,6 @@ def _attach(args: argparse.Namespace) -> int:
             "--shred-original removes it"
         )
     return 0
-
-
-def _shred(path: Path) -> None:
-    size = path.stat().st_size
-    with path.open("r+b") as f:
-        left = size
-        while left > 0:
-            n = min(left, 1024 * 1024)
-            f.write(os.urandom(n))
-            left -= n
-        f.flush()
-        os.fsync(f.fileno())
-    path.unlink()
 
 
 def _seal(args: argparse.Namespace) -> int:

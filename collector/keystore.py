@@ -72,8 +72,8 @@ from .vault import (
     _fsync_dir,
     _locked,
     _open_read,
-    _shred,
     is_vault_file,
+    shred,
 )
 
 __all__ = [
@@ -500,9 +500,9 @@ def _wipe_contents(home: Path, *, strict: bool = True) -> None:
     ``strict=False`` (duress, too many tries): files that cannot be removed are left
     without a word; they are ciphertext under keys that no longer exist, and an error
     here would give the duress away."""
-    _shred(_path(home))
+    shred(_path(home))
     for leftover in home.glob(f"{KEYSTORE_FILE}.*.tmp"):
-        _shred(leftover)
+        shred(leftover)
     _fsync_dir(home)
     failed = 0
     objects = home / OBJECTS_DIR

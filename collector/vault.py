@@ -76,6 +76,7 @@ __all__ = [
     "ObjectStream",
     "Vault",
     "bucket_size",
+    "shred",
     "is_vault_file",
 ]
 
@@ -347,7 +348,7 @@ class Vault:
             with _locked(self._dir):
                 for entry in list(os.scandir(self._dir)):
                     if entry.is_file(follow_symlinks=False) and is_vault_file(entry.name):
-                        _shred(Path(entry.path))
+                        shred(Path(entry.path))
                 self._sync_dir()
         except OSError as e:
             raise _write_error(e) from None
@@ -444,7 +445,7 @@ class Vault:
             os.replace(self._dir / name, doomed)
         except FileNotFoundError:
             return False
-        _shred(doomed)
+        shred(doomed)
         self._sync_dir()
         return True
 
@@ -490,7 +491,7 @@ class Vault:
             elif OBJECT_NAME.fullmatch(entry.name):
                 files.add(entry.name)
         for tmp in temps:
-            _shred(tmp)
+            shred(tmp)
         index, changed = self._read_index()
         known = {self._name(_INDEX_ADDRESS)}
         for kind, ids in index.items():
@@ -589,7 +590,7 @@ def _write_random(f: BinaryIO, n: int) -> None:
         n -= take
 
 
-def _shred(path: Path) -> None:
+def shred(path: Path) -> None:
     """Overwrite a file's bytes with random data, fsync, and unlink it (gone: no error).
 
     On SSDs, copy-on-write and journaling file systems the old blocks may survive
