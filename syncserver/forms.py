@@ -19,8 +19,17 @@ from schemas.survey import Form, Validator, form_digest
 from .audit import AuditEntry, append
 from .errors import SyncServerError
 from .project import Project
+from .sensitive import SensitivePlan, sensitive_plan
+from .store import SqliteStore
 
-__all__ = ["FormCache", "FormConflict", "PublishedForm", "list_forms", "publish_form"]
+__all__ = [
+    "CompiledForm",
+    "FormCache",
+    "FormConflict",
+    "PublishedForm",
+    "list_forms",
+    "publish_form",
+]
 
 
 class FormConflict(SyncServerError):
@@ -86,27 +95,39 @@ def list_forms(project: Project) -> list[PublishedForm]:
     ]
 
 
+@dataclass(frozen=True)
+class CompiledForm:
+    """A published form, ready for ingest: its validator and its sensitive-field plan."""
+
+    form: Form
+    validator: Validator
+    sensitive: SensitivePlan
+
+
 class FormCache:
-    """Compiled validators by (form id, version), loaded from the store on first use."""
+    """Compiled forms by (form id, version). A cached version is answered without touching
+    the store (ingest asks once per record); a version not yet published is asked for
+    again each time, since it may be published later."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, int], tuple[Form, Validator] | None] = {}
+        self._cache: dict[tuple[str, int], CompiledForm] = {}
 
-    def get(
-        self, conn: sqlite3.Connection, form_id: str, version: int
-    ) -> tuple[Form, Validator] | None:
+    def get(self, store: SqliteStore, form_id: str, version: int) -> CompiledForm | None:
         key = (form_id, version)
         with self._lock:
-            if key in self._cache and self._cache[key] is not None:
-                return self._cache[key]
-        row = conn.execute(
-            "SELECT document FROM forms WHERE form_id = ? AND version = ?", key
-        ).fetchone()
+            hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        row = store.read_sync(
+            lambda c: c.execute(
+                "SELECT document FROM forms WHERE form_id = ? AND version = ?", key
+            ).fetchone()
+        )
         if row is None:
-            return None  # not cached: it may be published later
+            return None
         form = msgspec.msgpack.decode(row[0], type=Form)
-        entry = (form, Validator(form))
+        entry = CompiledForm(form, Validator(form), sensitive_plan(form))
         with self._lock:
             self._cache[key] = entry
         return entry

@@ -30,13 +30,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from schemas.bundle import DirectorySink, open_bundle
 from schemas.errors import BundleInvalid
-from schemas.survey import Form, Validator
 from schemas.wire import Record
 
 from .audit import AuditEntry, Kind, append
 from .forms import FormCache
 from .project import Project
-from .sensitive import seal, sensitive_plan, split
+from .sensitive import seal, split
 from .uploads import UploadArea
 
 __all__ = ["IngestReport", "ingest_bundle", "persist_upload", "recover"]
@@ -192,21 +191,16 @@ def ingest_bundle(
     bad: list[tuple[Record, str, bytes | None]] = []
     entries = {(e.record_id, e.version): e for e in m.records}
     for rec in opened.records:
-
-        def lookup(c: sqlite3.Connection, r: Record = rec) -> tuple[Form, Validator] | None:
-            return forms.get(c, r.form_id, r.form_version)
-
-        found = project.store.read_sync(lookup)
-        if found is None:
+        compiled = forms.get(project.store, rec.form_id, rec.form_version)
+        if compiled is None:
             bad.append((rec, f"form '{rec.form_id}' v{rec.form_version} is not published", None))
             continue
-        form, validator = found
-        problems = validator.validate(rec.answers, stopped_early=rec.stopped_early)
+        problems = compiled.validator.validate(rec.answers, stopped_early=rec.stopped_early)
         if problems:
             bad.append((rec, "record does not satisfy its form", msgspec.msgpack.encode(problems)))
             continue
         entry_sha = entries[(rec.record_id, rec.version)].sha256
-        plain, secret = split(dict(rec.answers), sensitive_plan(form))
+        plain, secret = split(dict(rec.answers), compiled.sensitive)
         stored = msgspec.structs.replace(rec, answers=plain)
         valid.append(
             _Valid(
