@@ -3,7 +3,7 @@
 ``DIR/sealsync.toml`` is read into :class:`Config` (unknown keys refused, every value
 type- and range-checked), then ``SEALSYNC_*`` environment variables override single
 settings (``SEALSYNC_SERVER_PORT=9000``). The result is passed explicitly; there are no
-module-level settings. ``Config.for_tests(path)`` gives fast, loopback-only settings.
+module-level settings.
 """
 
 from __future__ import annotations
@@ -72,10 +72,6 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if not self.store.startswith("sqlite:"):
             raise ConfigError(f"store '{self.store}' is not SQLite")
         return self.root / self.store.removeprefix("sqlite:")
-
-    @classmethod
-    def for_tests(cls, project_dir: Path) -> Config:
-        return cls(project_dir=str(project_dir), server=ServerSettings(port=0))
 
 
 def _overrides(cfg: dict[str, Any], env: Mapping[str, str]) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 __all__ = ["DEFAULT_LIMITS", "Limits"]
 
-KiB, MiB, GiB = 1024, 1024**2, 1024**3
+MiB, GiB = 1024**2, 1024**3
 
 
 @dataclass(frozen=True)
