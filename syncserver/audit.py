@@ -32,6 +32,9 @@ Kind = Literal[
     "review",
     "export",
     "key_use",
+    "link",
+    "unlink",
+    "candidate",
 ]
 
 
@@ -62,7 +65,9 @@ def leaf_hash(entry: bytes) -> bytes:
 def append(conn: sqlite3.Connection, entry: AuditEntry) -> int:
     """Append ``entry`` inside the caller's transaction; return its index."""
     raw = encode_entry(entry)
-    (n,) = conn.execute("SELECT COUNT(*) FROM audit").fetchone()
+    # Indexes are dense from 0, so the next is MAX + 1: one B-tree step, where COUNT(*)
+    # would read the whole table on every append.
+    (n,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM audit").fetchone()
     conn.execute(
         "INSERT INTO audit (idx, entry, leaf_hash) VALUES (?, ?, ?)", (n, raw, leaf_hash(raw))
     )

@@ -9,7 +9,7 @@ crosswalk of the DPRK's regions. All functions are pure and deterministic; error
 :class:`~schemas.errors.IdentityInputError` and never echo their input.
 """
 
-from ._hangul import fold_initial_sound
+from ._hangul import fold_initial_sound, to_jamo
 from ._names import NORMALISATION_VERSION, NormalizedName, Script, normalize_name
 from ._places import REGIONS, Region, RegionKind, normalize_province
 from ._romanize import consonants, romanize, skeleton
@@ -27,4 +27,5 @@ __all__ = [
     "normalize_province",
     "romanize",
     "skeleton",
+    "to_jamo",
 ]

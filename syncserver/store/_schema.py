@@ -122,6 +122,62 @@ MIGRATIONS: list[str] = [
         created_ms  INTEGER NOT NULL
     ) STRICT;
     """,
+    # 2: respondents, their keyed pseudonyms, links and the review queue
+    # (docs/spec/respondent-matching.md §10). No name or other identity answer in clear.
+    """
+    CREATE TABLE respondents (
+        seq            INTEGER PRIMARY KEY,
+        record_id      BLOB NOT NULL UNIQUE,
+        respondent_id  BLOB NOT NULL UNIQUE,
+        cluster_id     BLOB NOT NULL,
+        token_version  INTEGER NOT NULL,
+        tokens         BLOB NOT NULL,
+        postings       BLOB NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('pending', 'matched')),
+        registered_ms  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX respondents_cluster ON respondents(cluster_id);
+    CREATE INDEX respondents_pending ON respondents(seq) WHERE state = 'pending';
+
+    CREATE TABLE respondent_postings (
+        token  BLOB NOT NULL,
+        seq    INTEGER NOT NULL,
+        PRIMARY KEY (token, seq)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE respondent_links (
+        id          INTEGER PRIMARY KEY,
+        a           BLOB NOT NULL,
+        b           BLOB NOT NULL,
+        how         TEXT NOT NULL CHECK (how IN ('auto', 'manual')),
+        score       REAL,
+        levels      TEXT,
+        created_ms  INTEGER NOT NULL,
+        actor       TEXT NOT NULL,
+        removed_ms  INTEGER,
+        removed_by  TEXT,
+        CHECK (a < b)
+    ) STRICT;
+    CREATE INDEX respondent_links_a ON respondent_links(a) WHERE removed_ms IS NULL;
+    CREATE INDEX respondent_links_b ON respondent_links(b) WHERE removed_ms IS NULL;
+
+    CREATE TABLE respondent_candidates (
+        id          INTEGER PRIMARY KEY,
+        a           BLOB NOT NULL,
+        b           BLOB NOT NULL,
+        score       REAL,
+        levels      TEXT,
+        state       TEXT NOT NULL
+                    CHECK (state IN ('open', 'linked', 'distinct', 'settled')),
+        created_ms  INTEGER NOT NULL,
+        decided_ms  INTEGER,
+        decided_by  TEXT,
+        CHECK (a < b),
+        UNIQUE (a, b)
+    ) STRICT;
+    CREATE INDEX respondent_candidates_open ON respondent_candidates(id) WHERE state = 'open';
+    CREATE INDEX respondent_candidates_b ON respondent_candidates(b);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

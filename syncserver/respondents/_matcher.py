@@ -1,0 +1,267 @@
+"""Matching new interviews against the store (docs/spec/respondent-matching.md §6-§8).
+
+:meth:`Matcher.match` takes interviews that ingest has registered (their tokens filed,
+state ``pending``) together with their identity answers, still in memory, and:
+
+1. builds each one's :class:`~._tokens.Probe` (the tokens of every nearby value);
+2. in one read: finds candidates through the postings, reads their tokens and the
+   counts that say how common a value is, and scores every pair (§7);
+3. in one write: links automatically what clears the high threshold and every safety
+   rule (§8), queues the middle band for review, marks the interviews matched, and
+   appends an audit entry for every link and review item.
+
+Matching is serialized per process by a lock, and the write re-reads the clusters it
+changes, so concurrent ingests never link on a stale view. Nothing here reads an
+identity answer from the store.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+from ..audit import AuditEntry, append
+from ..store import SqliteStore
+from . import _store as st
+from ._compare import STRONG_NAME_LEVELS, Comparison, compare, match_weight
+from ._identity import IdentityAnswers
+from ._tokens import Probe, PseudonymKey
+from ._weights import Weights, default_weights
+
+__all__ = ["MatchReport", "Matcher", "Scored"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One candidate of a probe that scored at least the review threshold."""
+
+    record_id: bytes
+    cluster_id: bytes
+    score: float
+    comparison: Comparison
+
+
+@dataclass
+class MatchReport:
+    interviews: int = 0
+    candidates: int = 0  # pairs compared
+    linked: int = 0  # automatic links made
+    queued: int = 0  # review items opened
+    review_ids: list[int] = field(default_factory=list)
+
+
+@cache
+def _default_weights() -> Weights:
+    return default_weights()
+
+
+class Matcher:
+    """The matcher of one project: its pseudonym key, its weights, its store."""
+
+    def __init__(self, store: SqliteStore, key: PseudonymKey, weights: Weights | None = None):
+        self.store = store
+        self.key = key
+        self.weights = weights or _default_weights()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Matcher(weights v{self.weights.version})"
+
+    def probe(self, record_id: uuid.UUID, answers: IdentityAnswers) -> Probe:
+        return Probe.build(self.key, record_id, answers, surname_share=self.weights.share_of)
+
+    def match(
+        self, items: Sequence[tuple[uuid.UUID, IdentityAnswers]], *, now: datetime.datetime
+    ) -> MatchReport:
+        """Match registered interviews (record id, identity answers); see the module."""
+        report = MatchReport(interviews=len(items))
+        if not items:
+            return report
+        probes = [self.probe(rid, answers) for rid, answers in items]
+        now_ms = int(now.timestamp() * 1000)
+        with self._lock:
+            scored = self.store.read_sync(lambda c: self._score(c, probes, report))
+            self.store.write_sync(lambda c: self._decide(c, scored, now_ms, report))
+        return report
+
+    # -- step 2: candidates and scores ----------------------------------------------------
+
+    def _score(
+        self, conn: sqlite3.Connection, probes: list[Probe], report: MatchReport
+    ) -> list[tuple[Probe, list[Scored]]]:
+        w = self.weights
+        own = {
+            rid: seq
+            for seq, rid in conn.execute(
+                "SELECT seq, record_id FROM respondents WHERE record_id IN"
+                f" ({','.join('?' * len(probes))})",
+                [p.record_id.bytes for p in probes],
+            )
+        }
+        postings = st.postings_of(conn, set().union(*(p.lookups for p in probes)))
+        wanted: list[set[int]] = []
+        for p in probes:
+            seqs: set[int] = set()
+            for t in p.lookups:
+                seqs.update(postings.get(t, ()))
+            seqs.discard(own.get(p.record_id.bytes, -1))
+            wanted.append(seqs)
+        rows = st.fetch_rows(conn, set().union(*wanted))
+        n = st.max_seq(conn)
+        counts: dict[bytes, int] = {}
+
+        def count(token: bytes) -> int:
+            c = counts.get(token)
+            if c is None:
+                c = counts[token] = st.count_postings(conn, token, w.tf.count_cap)
+            return c
+
+        out: list[tuple[Probe, list[Scored]]] = []
+        for p, seqs in zip(probes, wanted, strict=True):
+            kept: list[Scored] = []
+            for seq in seqs:
+                row = rows.get(seq)
+                if row is None:
+                    continue
+                c = compare(p, row.tokens)
+                folded = demo = None
+                if c.name in ("exact", "folded") and row.tokens.folded is not None:
+                    folded = max(count(row.tokens.folded) - 1, 0)
+                if c.demo is not None and row.tokens.demo is not None:
+                    demo = count(row.tokens.demo)
+                score = match_weight(
+                    c,
+                    w,
+                    n=n,
+                    folded_count=folded,
+                    demo_count=demo,
+                    surname_share=p.surname_share,
+                )
+                report.candidates += 1
+                if score >= w.thresholds.review:
+                    kept.append(Scored(row.record_id, row.cluster_id, score, c))
+            out.append((p, kept))
+        return out
+
+    # -- step 3: decisions ----------------------------------------------------------------
+
+    def _decide(
+        self,
+        conn: sqlite3.Connection,
+        scored: list[tuple[Probe, list[Scored]]],
+        now_ms: int,
+        report: MatchReport,
+    ) -> None:
+        w = self.weights
+        for probe, kept in scored:
+            me = probe.record_id.bytes
+            if not conn.execute("SELECT 1 FROM respondents WHERE record_id = ?", (me,)).fetchone():
+                continue  # not registered (the record was never merged): nothing to do
+            by_cluster: dict[bytes, list[Scored]] = {}
+            fresh = dict(
+                conn.execute(
+                    "SELECT record_id, cluster_id FROM respondents WHERE record_id IN"
+                    f" ({','.join('?' * len(kept))})",
+                    [s.record_id for s in kept],
+                ).fetchall()
+            )
+            for s in kept:
+                cl = fresh.get(s.record_id)
+                if cl is not None:
+                    by_cluster.setdefault(cl, []).append(s)
+            options = sorted(
+                ((max(ss, key=lambda s: s.score), cl, ss) for cl, ss in by_cluster.items()),
+                key=lambda o: -o[0].score,
+            )
+            linked = False
+            for best, cl, ss in options:
+                my_cluster = self._cluster_of(conn, me)
+                if cl == my_cluster:
+                    continue  # already one respondent
+                mine = st.cluster_members(conn, my_cluster)
+                theirs = st.cluster_members(conn, cl)
+                if st.distinct_between(conn, mine, theirs):
+                    continue  # a person decided: never again, neither linked nor queued
+                reached = {s.record_id for s in ss}
+                auto = (
+                    not linked
+                    and best.score >= w.thresholds.auto_link
+                    and best.comparison.name in STRONG_NAME_LEVELS
+                    and best.comparison.demo_state == "near"
+                    and theirs <= reached  # every member of that cluster looks like this one
+                )
+                if auto:
+                    self._link(conn, me, best, now_ms)
+                    report.linked += 1
+                    linked = True
+                else:
+                    cid = self._queue(conn, me, best, now_ms)
+                    if cid is not None:
+                        report.queued += 1
+                        report.review_ids.append(cid)
+            conn.execute("UPDATE respondents SET state = 'matched' WHERE record_id = ?", (me,))
+
+    @staticmethod
+    def _cluster_of(conn: sqlite3.Connection, record: bytes) -> bytes:
+        (cl,) = conn.execute(
+            "SELECT cluster_id FROM respondents WHERE record_id = ?", (record,)
+        ).fetchone()
+        return bytes(cl)
+
+    def _link(self, conn: sqlite3.Connection, me: bytes, best: Scored, now_ms: int) -> None:
+        a, b = st.ordered(me, best.record_id)
+        conn.execute(
+            "INSERT INTO respondent_links (a, b, how, score, levels, created_ms, actor)"
+            " VALUES (?, ?, 'auto', ?, ?, ?, 'system')",
+            (a, b, best.score, best.comparison.code, now_ms),
+        )
+        clusters = st.recluster(conn, [me])
+        st.settle_within(conn, set(clusters), now_ms=now_ms, by="system")
+        append(
+            conn,
+            AuditEntry(
+                kind="link",
+                at_ms=now_ms,
+                actor="system",
+                subject=str(uuid.UUID(bytes=me)),
+                detail={
+                    "other": str(uuid.UUID(bytes=best.record_id)),
+                    "how": "auto",
+                    "score": f"{best.score:.1f}",
+                    "levels": best.comparison.code,
+                    "respondent": str(uuid.UUID(bytes=clusters[me])),
+                },
+            ),
+        )
+
+    def _queue(self, conn: sqlite3.Connection, me: bytes, best: Scored, now_ms: int) -> int | None:
+        a, b = st.ordered(me, best.record_id)
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO respondent_candidates (a, b, score, levels, state, created_ms)"
+            " VALUES (?, ?, ?, ?, 'open', ?)",
+            (a, b, best.score, best.comparison.code, now_ms),
+        )
+        if cur.rowcount == 0:
+            return None  # this pair was queued or decided before
+        cid = int(cur.lastrowid or 0)
+        append(
+            conn,
+            AuditEntry(
+                kind="candidate",
+                at_ms=now_ms,
+                actor="system",
+                subject=str(uuid.UUID(bytes=me)),
+                detail={
+                    "other": str(uuid.UUID(bytes=best.record_id)),
+                    "candidate": cid,
+                    "score": f"{best.score:.1f}",
+                    "levels": best.comparison.code,
+                },
+            ),
+        )
+        return cid

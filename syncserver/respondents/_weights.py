@@ -1,0 +1,326 @@
+"""Matching weights: a versioned data file (docs/spec/respondent-matching.md §7, §9).
+
+The Fellegi-Sunter m and u probabilities of every comparison level, the two decision
+thresholds and the surname frequency table live in a TOML file, not in code:
+``weights-v1.toml`` beside this module is what sealsync ships (estimated on a synthetic
+population, see docs/dedup.md), and a project may use its own (``[respondents] weights``
+in sealsync.toml) after re-estimating it from its reviewed pairs (:func:`estimate`).
+
+A weights file is input from outside: :func:`load_weights` checks every number and
+reports the first problem with its path, never a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections import Counter
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from ..errors import SyncServerError
+
+__all__ = [
+    "MAX_WEIGHTS_BYTES",
+    "LevelWeight",
+    "Weights",
+    "WeightsError",
+    "default_weights",
+    "estimate",
+    "load_weights",
+    "render_weights",
+]
+
+MAX_WEIGHTS_BYTES: Final = 256 * 1024
+
+_Prob = Annotated[float, msgspec.Meta(gt=0.0, le=1.0)]
+
+
+class WeightsError(SyncServerError):
+    code = "weights_invalid"
+
+
+class LevelWeight(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """m: the share of true pairs at this level; u: the share of random pairs."""
+
+    m: _Prob
+    u: _Prob
+
+    @property
+    def bits(self) -> float:
+        return math.log2(self.m / self.u)
+
+
+class Thresholds(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    auto_link: float
+    review: float
+
+
+class NameWeights(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    exact: LevelWeight
+    folded: LevelWeight
+    skeleton: LevelWeight
+    typo: LevelWeight
+    surname: LevelWeight
+    given: LevelWeight
+    different: LevelWeight
+    missing: LevelWeight
+
+    def __getitem__(self, level: str) -> LevelWeight:
+        result: LevelWeight = getattr(self, level)
+        return result
+
+
+class ProvinceWeights(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    same: LevelWeight
+    compatible: LevelWeight
+    unknown: LevelWeight
+
+    def __getitem__(self, level: str) -> LevelWeight:
+        result: LevelWeight = getattr(self, level)
+        return result
+
+
+class DemographicWeights(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: Same sex (a different sex is never "near": it is part of ``far``).
+    sex: LevelWeight
+    #: Different sex, or a year more than two apart, or incompatible provinces.
+    far: LevelWeight
+    #: Sex, birth year or departure year not answered on either side.
+    missing: LevelWeight
+
+
+class TermFrequency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: The smallest u a frequency-adjusted name level may use.
+    name_floor: _Prob
+    #: Pseudo-interviews at the average frequency added to every count (shrinkage).
+    prior_strength: Annotated[float, msgspec.Meta(ge=0.0, le=1e9)]
+    #: The largest shift, in bits, of the demographic frequency adjustment.
+    demo_clamp: Annotated[float, msgspec.Meta(ge=0.0, le=16.0)]
+    #: Counts of a token are read up to this many interviews (bounds the work).
+    count_cap: Annotated[int, msgspec.Meta(ge=10, le=1_000_000)]
+    #: The share of a surname missing from ``surname_share``.
+    surname_default: _Prob
+
+
+_Years = Annotated[tuple[LevelWeight, LevelWeight, LevelWeight], msgspec.Meta()]
+
+
+class Weights(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything the matcher decides with (§7, §8)."""
+
+    #: Increases with every change to a number in the file.
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    #: The token version (normalisation) the levels were measured with.
+    token_version: Annotated[int, msgspec.Meta(ge=1)]
+    #: Where the numbers come from, for people.
+    source: Annotated[str, msgspec.Meta(max_length=2000)]
+    thresholds: Thresholds
+    name: NameWeights
+    #: Levels by distance in years: 0, 1, 2.
+    birth_year: _Years
+    departure_year: _Years
+    province: ProvinceWeights
+    demographics: DemographicWeights
+    tf: TermFrequency
+    #: Folded Hangul surname → share of the population (identity-normalisation.md §5).
+    surname_share: dict[Annotated[str, msgspec.Meta(min_length=1, max_length=4)], _Prob]
+
+    def __post_init__(self) -> None:
+        if self.thresholds.review > self.thresholds.auto_link:
+            raise ValueError("thresholds.review must not exceed thresholds.auto_link")
+
+    def share_of(self, surname_folded: str) -> float:
+        return self.surname_share.get(surname_folded, self.tf.surname_default)
+
+
+def load_weights(path: Path) -> Weights:
+    """Read and check a weights file; :class:`WeightsError` says what is wrong."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_WEIGHTS_BYTES + 1)
+    except OSError as e:
+        raise WeightsError(
+            f"cannot read the weights file {path.name} ({e.strerror})",
+            hint="check [respondents] weights in sealsync.toml",
+        ) from None
+    return _parse(data, path.name)
+
+
+def _parse(data: bytes, name: str) -> Weights:
+    hint = "compare it with syncserver/respondents/weights-v1.toml, or re-estimate it"
+    if len(data) > MAX_WEIGHTS_BYTES:
+        raise WeightsError(f"weights file {name} is larger than 256 KiB", hint=hint)
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+        return msgspec.convert(raw, Weights)
+    except UnicodeDecodeError:
+        raise WeightsError(f"weights file {name} is not UTF-8 text", hint=hint) from None
+    except tomllib.TOMLDecodeError as e:
+        raise WeightsError(f"weights file {name} is not TOML ({e})", hint=hint) from None
+    except (msgspec.ValidationError, ValueError) as e:
+        raise WeightsError(f"weights file {name}: {e}", hint=hint) from None
+
+
+def default_weights() -> Weights:
+    """The weights shipped with sealsync (``weights-v1.toml``)."""
+    data = resources.files(__package__).joinpath("weights-v1.toml").read_bytes()
+    return _parse(data, "weights-v1.toml")
+
+
+# -- estimation (§9) ---------------------------------------------------------------------
+
+_NAME_LEVELS = tuple(NameWeights.__struct_fields__)
+_PROVINCE_LEVELS = tuple(ProvinceWeights.__struct_fields__)
+
+
+def _smoothed(counts: Counter[str], levels: Iterable[str], prior: dict[str, float], strength: float) -> dict[str, float]:
+    """Dirichlet-smoothed shares: counts plus ``strength`` pseudo-pairs spread as ``prior``."""
+    levels = list(levels)
+    total = sum(counts[lv] for lv in levels) + strength
+    return {lv: (counts[lv] + strength * prior[lv]) / total for lv in levels}
+
+
+def estimate(
+    base: Weights,
+    matches: Iterable[str],
+    non_matches: Iterable[str] | None = None,
+    *,
+    strength: float = 50.0,
+    source: str,
+) -> Weights:
+    """New weights from the comparison codes (:attr:`Comparison.code`) of labelled pairs.
+
+    ``matches`` are pairs known to be the same person (reviewed links); their level
+    shares become the m probabilities. ``non_matches``, when given, should be *random*
+    pairs of different people (not reviewed near misses, which would bias u upward): their
+    shares become the u probabilities; otherwise ``base``'s u are kept. Each share is
+    smoothed towards ``base`` with ``strength`` pseudo-pairs, so a small sample moves the
+    weights only a little and no level ever reaches 0. Thresholds and frequency settings
+    are kept; the version is ``base.version + 1``.
+    """
+    from ._compare import Comparison
+
+    def tally(codes: Iterable[str]) -> tuple[Counter[str], ...]:
+        name: Counter[str] = Counter()
+        by: Counter[str] = Counter()
+        dy: Counter[str] = Counter()
+        pr: Counter[str] = Counter()
+        demo: Counter[str] = Counter()
+        for code in codes:
+            c = Comparison.parse(code)
+            name[c.name] += 1
+            demo[c.demo_state] += 1
+            if c.demo is not None:
+                by[str(c.demo[0])] += 1
+                dy[str(c.demo[1])] += 1
+                pr[c.demo[2]] += 1
+        return name, by, dy, pr, demo
+
+    def side(counts: tuple[Counter[str], ...], which: Literal["m", "u"]) -> dict[str, dict[str, float]]:
+        name, by, dy, pr, demo = counts
+
+        def prior(kind: str) -> dict[str, float]:
+            if kind == "name":
+                return {lv: getattr(base.name[lv], which) for lv in _NAME_LEVELS}
+            if kind == "province":
+                return {lv: getattr(base.province[lv], which) for lv in _PROVINCE_LEVELS}
+            if kind == "demo":
+                d = base.demographics
+                return {"near": getattr(d.sex, which), "far": getattr(d.far, which),
+                        "missing": getattr(d.missing, which)}  # fmt: skip
+            years = base.birth_year if kind == "birth_year" else base.departure_year
+            return {str(i): getattr(years[i], which) for i in range(3)}
+
+        def norm(p: dict[str, float]) -> dict[str, float]:
+            t = sum(p.values())
+            return {k: v / t for k, v in p.items()}
+
+        return {
+            "name": _smoothed(name, _NAME_LEVELS, norm(prior("name")), strength),
+            "birth_year": _smoothed(by, ("0", "1", "2"), norm(prior("birth_year")), strength),
+            "departure_year": _smoothed(dy, ("0", "1", "2"), norm(prior("departure_year")), strength),
+            "province": _smoothed(pr, _PROVINCE_LEVELS, norm(prior("province")), strength),
+            "demo": _smoothed(demo, ("near", "far", "missing"), norm(prior("demo")), strength),
+        }
+
+    m = side(tally(matches), "m")
+    u = side(tally(non_matches), "u") if non_matches is not None else None
+
+    def lw(kind: str, level: str, old: LevelWeight) -> LevelWeight:
+        return LevelWeight(m=m[kind][level], u=old.u if u is None else u[kind][level])
+
+    d = base.demographics
+    return msgspec.structs.replace(
+        base,
+        version=base.version + 1,
+        source=source,
+        name=NameWeights(**{lv: lw("name", lv, base.name[lv]) for lv in _NAME_LEVELS}),
+        birth_year=tuple(lw("birth_year", str(i), base.birth_year[i]) for i in range(3)),  # type: ignore[arg-type]
+        departure_year=tuple(  # type: ignore[arg-type]
+            lw("departure_year", str(i), base.departure_year[i]) for i in range(3)
+        ),
+        province=ProvinceWeights(**{lv: lw("province", lv, base.province[lv]) for lv in _PROVINCE_LEVELS}),
+        demographics=DemographicWeights(
+            sex=LevelWeight(m=m["demo"]["near"], u=d.sex.u if u is None else u["demo"]["near"]),
+            far=lw("demo", "far", d.far),
+            missing=lw("demo", "missing", d.missing),
+        ),
+    )
+
+
+def render_weights(w: Weights, *, header: str = "") -> str:
+    """``w`` as TOML in the layout of ``weights-v1.toml``, ``header`` as comments."""
+
+    def lw(x: LevelWeight) -> str:
+        return f"{{ m = {x.m:.6g}, u = {x.u:.6g} }}"
+
+    def years(xs: tuple[LevelWeight, ...]) -> str:
+        return f"[{', '.join(lw(x) for x in xs)}]"
+
+    d = w.demographics
+    return "\n".join(
+        [
+            *(f"# {line}".rstrip() for line in header.splitlines()),
+            f"version = {w.version}",
+            f"token_version = {w.token_version}",
+            f"source = {_toml_str(w.source)}",
+            "# by distance in years: 0, 1, 2",
+            f"birth_year = {years(w.birth_year)}",
+            f"departure_year = {years(w.departure_year)}",
+            "",
+            "[thresholds]",
+            f"auto_link = {w.thresholds.auto_link!r}",
+            f"review = {w.thresholds.review!r}",
+            "",
+            "[name]",
+            *(f"{lv} = {lw(w.name[lv])}" for lv in _NAME_LEVELS),
+            "",
+            "[province]",
+            *(f"{lv} = {lw(w.province[lv])}" for lv in _PROVINCE_LEVELS),
+            "",
+            "[demographics]",
+            f"sex = {lw(d.sex)}",
+            f"far = {lw(d.far)}",
+            f"missing = {lw(d.missing)}",
+            "",
+            "[tf]",
+            f"name_floor = {w.tf.name_floor:.6g}",
+            f"prior_strength = {w.tf.prior_strength!r}",
+            f"demo_clamp = {w.tf.demo_clamp!r}",
+            f"count_cap = {w.tf.count_cap}",
+            f"surname_default = {w.tf.surname_default:.6g}",
+            "",
+            "[surname_share]",
+            *(f"{_toml_str(k)} = {v:.6g}" for k, v in w.surname_share.items()),
+            "",
+        ]
+    )
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
