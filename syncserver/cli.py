@@ -493,9 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     _project_options(rr)
     rr.set_defaults(func=_records_review)
 
-    from . import audit_verify, cli_export
+    from . import audit_verify, cli_export, cli_respondents
 
     cli_export.register(sub, _project_options, _project)
+    cli_respondents.register(sub, _project_options, _opened)
     audit_verify.register(sub, _project_options)
 
     forms = sub.add_parser("forms", help="survey forms")

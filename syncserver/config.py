@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "DeviceSettings",
     "Limits",
+    "RespondentSettings",
     "ServerSettings",
     "load_config",
     "render_config",
@@ -54,6 +55,12 @@ class DeviceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     token_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 30)] = 24
 
 
+class RespondentSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: A matching weights file re-estimated for this project (docs/dedup.md), relative
+    #: to the project directory; empty: the weights shipped with sealsync.
+    weights: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the server reads at start-up. ``project_dir`` is set by the loader."""
 
@@ -62,6 +69,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     server: ServerSettings = ServerSettings()
     limits: Limits = Limits()
     devices: DeviceSettings = DeviceSettings()
+    respondents: RespondentSettings = RespondentSettings()
 
     @property
     def root(self) -> Path:
@@ -81,7 +89,7 @@ def _overrides(cfg: dict[str, Any], env: Mapping[str, str]) -> None:
         parts = key.removeprefix("SEALSYNC_").lower().split("_", 1)
         if parts[0] == "store" and len(parts) == 1:
             cfg["store"] = value
-        elif len(parts) == 2 and parts[0] in ("server", "limits", "devices"):
+        elif len(parts) == 2 and parts[0] in ("server", "limits", "devices", "respondents"):
             section = cfg.setdefault(parts[0], {})
             section[parts[1]] = int(value) if value.isdigit() else value
 
@@ -125,5 +133,8 @@ def render_config(config: Config) -> str:
         f"requests_per_minute = {lim.requests_per_minute}\n"
         f"clock_skew_seconds = {lim.clock_skew_seconds}\n\n"
         "[devices]\n"
-        f"certificate_days = {dev.certificate_days}\ntoken_hours = {dev.token_hours}\n"
+        f"certificate_days = {dev.certificate_days}\ntoken_hours = {dev.token_hours}\n\n"
+        "[respondents]\n"
+        f'weights = "{config.respondents.weights}"  # re-estimated weights (docs/dedup.md);'
+        " empty: the shipped ones\n"
     )

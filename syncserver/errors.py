@@ -6,6 +6,7 @@ body the same way (docs/spec/api-v1.md §2)::
 
     SyncServerError (500)
      ├── ConfigError (500)              a config file or setting is unusable
+     │    └── WeightsError (500)        a matching weights file is unusable
      ├── IdentityError (500)            the project identity cannot be read
      │    └── PassphraseRejected (401)  wrong passphrase or key file
      ├── ProjectExists (409)            init over an existing project
@@ -19,6 +20,7 @@ body the same way (docs/spec/api-v1.md §2)::
           ├── AuthFailed (401)          missing, stale, replayed or wrong signature
           ├── NotFound (404)
           ├── UploadConflict (409)      same bundle id, other bytes; or wrong offset
+          ├── ReviewConflict (409)      a review decision that contradicts the data
           ├── TooLarge (413)            over a size limit
           ├── Unprocessable (422)       well-formed, but wrong (e.g. size or hash mismatch)
           └── RateLimited (429)         too many requests or uploads at once
@@ -44,9 +46,11 @@ __all__ = [
     "NotFound",
     "RateLimited",
     "RequestError",
+    "ReviewConflict",
     "TooLarge",
     "Unprocessable",
     "UploadConflict",
+    "WeightsError",
 ]
 
 
@@ -73,6 +77,10 @@ class SyncServerError(Exception):
 
 class ConfigError(SyncServerError):
     code = "config"
+
+
+class WeightsError(ConfigError):
+    code = "weights_invalid"
 
 
 class IdentityError(SyncServerError):
@@ -135,6 +143,11 @@ class NotFound(RequestError):
 class UploadConflict(RequestError):
     status = 409
     code = "conflict"
+
+
+class ReviewConflict(RequestError):
+    status = 409
+    code = "review_conflict"
 
 
 class TooLarge(RequestError):

@@ -3,7 +3,9 @@
 ``export_form(project, "escapee-interview", fmt="csv", out_dir=..., ...)`` writes
 
 ``<form>.csv``
-    One row per *current* record. Columns: ``record_id``, ``version`` (the record's edit
+    One row per *current* record. Columns: ``record_id``, ``respondent_id`` (the
+    respondent cluster, docs/spec/respondent-matching.md §10.2: count distinct values to
+    count people rather than interviews), ``version`` (the record's edit
     number), ``form_version``, ``review``, ``received_at`` (UTC, ISO 8601),
     ``stopped_early``, then every question in form order (groups flattened, notes left
     out). A repeat group appears in its place as a column holding its number of entries.
@@ -110,6 +112,10 @@ _BUFFER = 1 << 20
 # Labels of the columns that are not questions (English stands in for other languages).
 _META_LABELS: dict[str, Text] = {
     "record_id": {"ko": "응답 식별자", "en": "Record id"},
+    "respondent_id": {
+        "ko": "응답자 식별자 (같은 사람의 면담은 같은 값)",
+        "en": "Respondent id (the same for every interview of one person)",
+    },
     "version": {"ko": "응답 수정 차수", "en": "Record version (edit number)"},
     "form_version": {"ko": "면담지 버전", "en": "Form version"},
     "review": {"ko": "검토 상태", "en": "Review state"},
@@ -117,9 +123,18 @@ _META_LABELS: dict[str, Text] = {
     "stopped_early": {"ko": "응답자가 면담을 중간에 멈춤", "en": "Respondent stopped early"},
     "entry": {"ko": "반복 항목 번호 (1부터)", "en": "Entry number in the repeat (from 1)"},
 }
-_RECORD_KEYS = ("record_id", "version", "form_version", "review", "received_at", "stopped_early")
+_RECORD_KEYS = (
+    "record_id",
+    "respondent_id",
+    "version",
+    "form_version",
+    "review",
+    "received_at",
+    "stopped_early",
+)
 _META_TYPES = {
     "record_id": "uuid",
+    "respondent_id": "uuid",
     "version": "integer",
     "form_version": "integer",
     "review": "select_one",
@@ -408,18 +423,20 @@ def export_form(
         else:
             writer = _JsonlWriter(files, plan)
         key = project.identity.store_key if include_sensitive else None
-        sealed_col = "sealed" if include_sensitive else "NULL"  # never read what is not shown
+        sealed_col = "r.sealed" if include_sensitive else "NULL"  # never read what is not shown
 
         def stream(conn: sqlite3.Connection) -> None:
             for v in versions:
                 cur = conn.execute(
-                    f"SELECT record_id, version, sha256, answers, {sealed_col}, review,"
-                    " received_ms FROM records WHERE form_id = ? AND form_version = ?"
-                    " AND status = 'current' ORDER BY rowid",
+                    f"SELECT r.record_id, r.version, r.sha256, r.answers, {sealed_col},"
+                    " r.review, r.received_ms, p.cluster_id FROM records r"
+                    " LEFT JOIN respondents p ON p.record_id = r.record_id"
+                    " WHERE r.form_id = ? AND r.form_version = ? AND r.status = 'current'"
+                    " ORDER BY r.rowid",
                     (form_id, v),
                 )
                 while batch := cur.fetchmany(BATCH):
-                    for rid, ver, sha, plain, sealed, review, received_ms in batch:
+                    for rid, ver, sha, plain, sealed, review, received_ms, who in batch:
                         record_id = uuid.UUID(bytes=rid)
                         try:
                             stored = _decode(plain)
@@ -439,7 +456,8 @@ def export_form(
                                     hint="the store is damaged: restore it from a backup",
                                 ) from None
                             answers = join(answers, secret)
-                        meta = [str(record_id), ver, v, review, _utc(received_ms)]
+                        respondent = str(uuid.UUID(bytes=who)) if who else ""
+                        meta = [str(record_id), respondent, ver, v, review, _utc(received_ms)]
                         writer.record([*meta, stored.stopped_early], answers)
                         report.rows += 1
             report.held_back = _held_back(conn, form_id, version)

@@ -19,6 +19,7 @@ from schemas.survey import Form, Validator, form_digest
 from .audit import AuditEntry, append
 from .errors import SyncServerError
 from .project import Project
+from .respondents import identity_roles
 from .sensitive import SensitivePlan, sensitive_plan
 from .store import SqliteStore
 
@@ -97,11 +98,13 @@ def list_forms(project: Project) -> list[PublishedForm]:
 
 @dataclass(frozen=True)
 class CompiledForm:
-    """A published form, ready for ingest: its validator and its sensitive-field plan."""
+    """A published form, ready for ingest: its validator, its sensitive-field plan and
+    its identity roles (role → question name)."""
 
     form: Form
     validator: Validator
     sensitive: SensitivePlan
+    identity: dict[str, str]
 
 
 class FormCache:
@@ -127,7 +130,7 @@ class FormCache:
         if row is None:
             return None
         form = msgspec.msgpack.decode(row[0], type=Form)
-        entry = CompiledForm(form, Validator(form), sensitive_plan(form))
+        entry = CompiledForm(form, Validator(form), sensitive_plan(form), identity_roles(form))
         with self._lock:
             self._cache[key] = entry
         return entry

@@ -11,7 +11,13 @@
    valid records of the same bundle are accepted.
 4. **Merge**, in one transaction: identical resend → nothing; newer version → supersedes
    (history kept); same version with other content → conflict for review. Sensitive
-   answers are encrypted into their own column. Every change is an audit entry.
+   answers are encrypted into their own column. Every change is an audit entry. The
+   identity answers of every record that became current are filed as keyed pseudonyms
+   (``respondents``, docs/spec/respondent-matching.md), in the same transaction.
+5. **Match** the new respondents against the store (:class:`~.respondents.Matcher`), with
+   their identity answers still in memory: links, review items and their audit entries.
+   The service does this in the background (``match=False`` here); a crash before it
+   leaves the respondents ``pending``, and :func:`recover` matches them again.
 
 A crash anywhere after step 1 is recovered at start-up by :func:`recover`, which re-runs
 steps 2-4 for every bundle still in state ``stored``: the merge is idempotent.
@@ -35,6 +41,14 @@ from schemas.wire import Record
 from .audit import AuditEntry, Kind, append
 from .forms import FormCache
 from .project import Project
+from .respondents import (
+    IdentityAnswers,
+    Matcher,
+    StoredTokens,
+    identity_answers,
+    register,
+    stored_tokens,
+)
 from .sensitive import seal, split
 from .uploads import UploadArea
 
@@ -55,6 +69,9 @@ class IngestReport:
     conflicts: int = 0
     quarantined: int = 0
     reasons: list[str] = field(default_factory=list)  # private: for logs and quarantine
+    #: Respondents filed and waiting to be matched: (record id, identity answers). The
+    #: answers are personal data, in memory only until :meth:`Matcher.match` has run.
+    pending: list[tuple[uuid.UUID, IdentityAnswers]] = field(default_factory=list, repr=False)
 
 
 def persist_upload(
@@ -119,6 +136,9 @@ class _Valid:
     sha256: bytes
     plain: bytes
     sealed: bytes | None
+    identity: IdentityAnswers
+    tokens: StoredTokens
+    postings: tuple[bytes, ...]
 
 
 def ingest_bundle(
@@ -128,8 +148,12 @@ def ingest_bundle(
     bundle_id: uuid.UUID,
     *,
     now: datetime.datetime,
+    matcher: Matcher | None = None,
+    match: bool = True,
 ) -> IngestReport:
-    """Steps 2-4 for one persisted bundle. Safe to run again (recovery)."""
+    """Steps 2-5 for one persisted bundle. Safe to run again (recovery). With
+    ``match=False`` step 5 is left to the caller, with ``report.pending``."""
+    matcher = matcher or Matcher.for_project(project)
     report = IngestReport(bundle_id)
     row = project.store.read_sync(
         lambda c: c.execute(
@@ -202,12 +226,17 @@ def ingest_bundle(
         entry_sha = entries[(rec.record_id, rec.version)].sha256
         plain, secret = split(dict(rec.answers), compiled.sensitive)
         stored = msgspec.structs.replace(rec, answers=plain)
+        who = identity_answers(compiled.identity, rec.answers)
+        tokens, postings = stored_tokens(matcher.key, who)
         valid.append(
             _Valid(
                 rec,
                 entry_sha,
                 msgspec.msgpack.encode(stored),
                 seal(project.identity.store_key, rec.record_id, rec.version, entry_sha, secret),
+                who,
+                tokens,
+                postings,
             )
         )
 
@@ -231,11 +260,16 @@ def ingest_bundle(
             )
             report.quarantined += 1
             report.reasons.append(reason)
+        report.pending.clear()  # a retried transaction starts again
         for v in valid:
-            kind = _merge(conn, v, bundle_id, m.device_id, at)
+            kind, status = _merge(conn, v, bundle_id, m.device_id, at)
             if kind == "duplicate":
                 report.duplicates += 1
                 continue
+            if status == "current" and register(
+                conn, v.record.record_id, v.tokens, v.postings, now_ms=at
+            ):
+                report.pending.append((v.record.record_id, v.identity))
             if kind == "supersede":
                 report.superseded += 1
             elif kind == "conflict":
@@ -280,18 +314,22 @@ def ingest_bundle(
 
     project.store.write_sync(tx)
     report.state = "accepted"
+    if match:
+        matcher.match(report.pending, now=now)
+        report.pending = []
     return report
 
 
 def _merge(
     conn: sqlite3.Connection, v: _Valid, bundle_id: uuid.UUID, device_id: uuid.UUID, at: int
-) -> Kind | Literal["duplicate"]:
+) -> tuple[Kind | Literal["duplicate"], str]:
+    """Merge one valid record; (what happened, the status it is stored with)."""
     rid = v.record.record_id.bytes
     rows = conn.execute(
         "SELECT version, sha256 FROM records WHERE record_id = ?", (rid,)
     ).fetchall()
     if any(ver == v.record.version and s == v.sha256 for ver, s in rows):
-        return "duplicate"
+        return "duplicate", ""
     status = "current"
     kind: Kind = "accept"
     if any(ver == v.record.version for ver, _ in rows):
@@ -327,7 +365,7 @@ def _merge(
             at,
         ),
     )
-    return kind
+    return kind, status
 
 
 def _quarantine_bundle(
@@ -357,7 +395,12 @@ def _quarantine_bundle(
 
 
 def recover(
-    project: Project, area: UploadArea, forms: FormCache, *, now: datetime.datetime
+    project: Project,
+    area: UploadArea,
+    forms: FormCache,
+    *,
+    now: datetime.datetime,
+    matcher: Matcher | None = None,
 ) -> list[IngestReport]:
     """Re-run ingest for every bundle persisted but not yet processed (after a crash)."""
     rows = project.store.read_sync(
@@ -365,4 +408,8 @@ def recover(
             "SELECT bundle_id FROM bundles WHERE state = 'stored' ORDER BY bundle_id"
         ).fetchall()
     )
-    return [ingest_bundle(project, area, forms, uuid.UUID(bytes=r[0]), now=now) for r in rows]
+    matcher = matcher or Matcher.for_project(project)
+    return [
+        ingest_bundle(project, area, forms, uuid.UUID(bytes=r[0]), now=now, matcher=matcher)
+        for r in rows
+    ]

@@ -66,6 +66,7 @@ def init_project(
         server=config.server,
         limits=config.limits,
         devices=config.devices,
+        respondents=config.respondents,
     )
     identity = ProjectIdentity.generate()
     save_identity(directory / IDENTITY_NAME, identity, secret, kdf=kdf)

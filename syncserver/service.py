@@ -12,6 +12,7 @@ import asyncio
 import datetime
 import logging
 import uuid
+from collections.abc import Callable
 
 import msgspec
 
@@ -21,6 +22,8 @@ from .auditlog import AuditLog
 from .forms import FormCache
 from .ingest import IngestReport, ingest_bundle, persist_upload, recover
 from .project import Project
+from .respondents import Matcher, match_pending
+from .respondents._worker import MatchWorker
 from .uploads import UploadArea
 
 __all__ = ["Service"]
@@ -28,21 +31,38 @@ __all__ = ["Service"]
 log = logging.getLogger("syncserver")
 
 
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
 class Service:
-    def __init__(self, project: Project) -> None:
+    def __init__(
+        self, project: Project, *, clock: Callable[[], datetime.datetime] | None = None
+    ) -> None:
         self.project = project
         self.area = UploadArea(project.config.root)
         self.forms = FormCache()
         self.log = AuditLog(project)
+        self.matcher = Matcher.for_project(project)
+        self.matching = MatchWorker(self.matcher, clock=clock or _utcnow)
         self._receipt_locks: dict[uuid.UUID, asyncio.Lock] = {}
 
     def recover(self, now: datetime.datetime) -> list[IngestReport]:
-        """At start-up: finish ingesting whatever was persisted before a crash."""
-        reports = recover(self.project, self.area, self.forms, now=now)
+        """At start-up: finish ingesting whatever was persisted before a crash, and
+        match the respondents a crash left pending."""
+        reports = recover(self.project, self.area, self.forms, now=now, matcher=self.matcher)
         for r in reports:
             log.info("recovered bundle %s: %s", r.bundle_id, r.state)
+        matched = match_pending(self.project, self.matcher, now=now)
+        if matched.interviews:
+            log.info("matched %d interviews left pending", matched.interviews)
         self.log.sync()
         return reports
+
+    def close(self) -> None:
+        """Stop the background matcher after what is waiting (call before closing the
+        store)."""
+        self.matching.close()
 
     async def complete_upload(
         self,
@@ -67,8 +87,17 @@ class Service:
                 persist_upload, self.project, self.area, bundle_id, uploader, size, sha256, now=now
             )
             report = await asyncio.to_thread(
-                ingest_bundle, self.project, self.area, self.forms, bundle_id, now=now
+                ingest_bundle,
+                self.project,
+                self.area,
+                self.forms,
+                bundle_id,
+                now=now,
+                matcher=self.matcher,
+                match=False,
             )
+            self.matching.submit(report.pending)
+            report.pending = []
             if report.reasons:
                 # Private: the server's log and the quarantine table, never the uploader.
                 log.info("bundle %s: %s (%s)", bundle_id, report.state, "; ".join(report.reasons))

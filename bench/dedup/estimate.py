@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         f"--seed {args.seed}: m from {len(matches)} true pairs, u from {len(non_matches)} "
         f"random pairs of a synthetic population (generator v{population.GENERATOR_VERSION})"
     )
-    w = estimate(base, matches, non_matches, strength=1.0, source=source)
+    w = estimate(base, matches, non_matches, source=source)
     w = msgspec.structs.replace(w, version=1)
     auto, review, curve = thresholds(pop, w, args.review_precision)
     w = msgspec.structs.replace(
@@ -138,8 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(render_weights(w, header=header), encoding="utf-8")
     bits = {lv: round(math.log2(w.name[lv].m / w.name[lv].u), 2) for lv in STRONG_NAME_LEVELS}
     json.dump(
-        {"out": str(args.out), "auto_link": auto, "review": review, "strong_bits": bits,
-         "review_curve": curve},  # fmt: skip
+        {
+            "out": str(args.out),
+            "auto_link": auto,
+            "review": review,
+            "strong_bits": bits,
+            "review_curve": curve,
+        },  # fmt: skip
         sys.stdout,
         indent=1,
     )

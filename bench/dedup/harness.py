@@ -98,8 +98,7 @@ def run(
                         "SELECT a, b, score, levels FROM respondent_links WHERE removed_ms IS NULL"
                     ).fetchall(),
                     c.execute(
-                        "SELECT a, b, score, levels FROM respondent_candidates"
-                        " WHERE state = 'open'"
+                        "SELECT a, b, score, levels FROM respondent_candidates WHERE state = 'open'"
                     ).fetchall(),
                 )
             )

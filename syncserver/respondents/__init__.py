@@ -11,11 +11,26 @@ respondents that exports count.
 from ._compare import NAME_LEVELS, Comparison, compare, match_weight
 from ._identity import IdentityAnswers, identity_answers, identity_roles
 from ._matcher import Matcher, MatchReport
+from ._rebuild import identities, match_pending, rebuild
+from ._review import (
+    Candidate,
+    Link,
+    Member,
+    Respondent,
+    estimate_from_links,
+    get_candidate,
+    identity_of,
+    link,
+    list_candidates,
+    mark_distinct,
+    respondent,
+    stats,
+    unlink,
+)
 from ._store import register
 from ._tokens import TOKEN_VERSION, Probe, PseudonymKey, StoredTokens, stored_tokens
 from ._weights import (
     Weights,
-    WeightsError,
     default_weights,
     estimate,
     load_weights,
@@ -25,23 +40,38 @@ from ._weights import (
 __all__ = [
     "NAME_LEVELS",
     "TOKEN_VERSION",
+    "Candidate",
     "Comparison",
     "IdentityAnswers",
+    "Link",
     "MatchReport",
     "Matcher",
+    "Member",
     "Probe",
     "PseudonymKey",
+    "Respondent",
     "StoredTokens",
     "Weights",
-    "WeightsError",
     "compare",
     "default_weights",
     "estimate",
+    "estimate_from_links",
+    "get_candidate",
+    "identities",
     "identity_answers",
+    "identity_of",
     "identity_roles",
+    "link",
+    "list_candidates",
     "load_weights",
+    "mark_distinct",
+    "match_pending",
     "match_weight",
+    "rebuild",
     "register",
     "render_weights",
+    "respondent",
+    "stats",
     "stored_tokens",
+    "unlink",
 ]

@@ -61,7 +61,7 @@ class Comparison:
         parts = code.split("/")
         if parts[0] not in NAME_LEVELS:
             raise ValueError("unknown name level")
-        name: NameLevel = parts[0]  # type: ignore[assignment]
+        name: NameLevel = parts[0]
         if len(parts) == 2 and parts[1] in ("far", "missing"):
             return cls(name, parts[1])  # type: ignore[arg-type]
         if len(parts) == 4 and parts[3] in get_args(ProvinceLevel):
@@ -137,7 +137,7 @@ def match_weight(
         d = w.demographics.far if c.demo_state == "far" else w.demographics.missing
         return score + _log2(d.m, d.u)
     by, dy, pr = c.demo
-    b, y, p, s = w.birth_year[by], w.departure_year[dy], w.province[pr], w.demographics.sex
+    b, y, p, s = w.birth_year[by], w.departure_year[dy], w.province[pr], w.demographics.near
     score += _log2(b.m, b.u) + _log2(y.m, y.u) + _log2(p.m, p.u) + _log2(s.m, s.u)
     if demo_count is not None:
         avg = w.birth_year[0].u * w.departure_year[0].u * w.province["same"].u * s.u

@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from ..audit import AuditEntry, append
+from ..project import Project
 from ..store import SqliteStore
 from . import _store as st
 from ._compare import STRONG_NAME_LEVELS, Comparison, compare, match_weight
 from ._identity import IdentityAnswers
 from ._tokens import Probe, PseudonymKey
-from ._weights import Weights, default_weights
+from ._weights import Weights, default_weights, load_weights
 
 __all__ = ["MatchReport", "Matcher", "Scored"]
 
@@ -71,6 +72,14 @@ class Matcher:
 
     def __repr__(self) -> str:
         return f"Matcher(weights v{self.weights.version})"
+
+    @classmethod
+    def for_project(cls, project: Project) -> Matcher:
+        """The matcher of ``project``: its store, its pseudonym key (derived from the
+        store key), and its weights (``[respondents] weights``, or the shipped ones)."""
+        name = project.config.respondents.weights
+        weights = load_weights(project.config.root / name) if name else _default_weights()
+        return cls(project.store, PseudonymKey(project.identity.store_key), weights)
 
     def probe(self, record_id: uuid.UUID, answers: IdentityAnswers) -> Probe:
         return Probe.build(self.key, record_id, answers, surname_share=self.weights.share_of)

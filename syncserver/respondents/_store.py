@@ -157,7 +157,9 @@ def cluster_members(conn: sqlite3.Connection, cluster_id: bytes) -> set[bytes]:
     }
 
 
-def distinct_between(conn: sqlite3.Connection, xs: Collection[bytes], ys: Collection[bytes]) -> bool:
+def distinct_between(
+    conn: sqlite3.Connection, xs: Collection[bytes], ys: Collection[bytes]
+) -> bool:
     """True if a person decided that some x and some y are different people."""
     if not xs or not ys:
         return False
@@ -220,7 +222,9 @@ def recluster(conn: sqlite3.Connection, seeds: Iterable[bytes]) -> dict[bytes, b
     return out
 
 
-def settle_within(conn: sqlite3.Connection, members: Collection[bytes], *, now_ms: int, by: str) -> None:
+def settle_within(
+    conn: sqlite3.Connection, members: Collection[bytes], *, now_ms: int, by: str
+) -> None:
     """Open review items whose two interviews are now one respondent are settled."""
     ms = sorted(members)
     if len(ms) < 2:

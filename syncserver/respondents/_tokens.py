@@ -361,5 +361,3 @@ class Probe:
             demo_levels=demo_levels,
             surname_share=None if f.surname_folded is None else surname_share(f.surname_folded),
         )
-
-

@@ -18,11 +18,11 @@ from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final
 
 import msgspec
 
-from ..errors import SyncServerError
+from ..errors import WeightsError
 
 __all__ = [
     "MAX_WEIGHTS_BYTES",
@@ -38,10 +38,6 @@ __all__ = [
 MAX_WEIGHTS_BYTES: Final = 256 * 1024
 
 _Prob = Annotated[float, msgspec.Meta(gt=0.0, le=1.0)]
-
-
-class WeightsError(SyncServerError):
-    code = "weights_invalid"
 
 
 class LevelWeight(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -86,8 +82,9 @@ class ProvinceWeights(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class DemographicWeights(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    #: Same sex (a different sex is never "near": it is part of ``far``).
-    sex: LevelWeight
+    #: Near: same sex, years at most two apart, provinces compatible or one unknown. The
+    #: levels of birth year, departure year and province then say how near (§7.2).
+    near: LevelWeight
     #: Different sex, or a year more than two apart, or incompatible provinces.
     far: LevelWeight
     #: Sex, birth year or departure year not answered on either side.
@@ -176,13 +173,58 @@ def default_weights() -> Weights:
 
 _NAME_LEVELS = tuple(NameWeights.__struct_fields__)
 _PROVINCE_LEVELS = tuple(ProvinceWeights.__struct_fields__)
+_YEARS = ("0", "1", "2")
+_DEMO = ("near", "far", "missing")
+#: The smallest m estimation gives a level: a synthetic or small sample that never shows
+#: true pairs at some level (demographics far apart, say) must not make it impossible.
+M_FLOOR: Final = 0.001
+
+Table = dict[str, dict[str, LevelWeight]]
 
 
-def _smoothed(counts: Counter[str], levels: Iterable[str], prior: dict[str, float], strength: float) -> dict[str, float]:
-    """Dirichlet-smoothed shares: counts plus ``strength`` pseudo-pairs spread as ``prior``."""
-    levels = list(levels)
-    total = sum(counts[lv] for lv in levels) + strength
-    return {lv: (counts[lv] + strength * prior[lv]) / total for lv in levels}
+def _table(w: Weights) -> Table:
+    d = w.demographics
+    return {
+        "name": {lv: w.name[lv] for lv in _NAME_LEVELS},
+        "birth_year": dict(zip(_YEARS, w.birth_year, strict=True)),
+        "departure_year": dict(zip(_YEARS, w.departure_year, strict=True)),
+        "province": {lv: w.province[lv] for lv in _PROVINCE_LEVELS},
+        "demographics": {"near": d.near, "far": d.far, "missing": d.missing},
+    }
+
+
+def _tally(codes: Iterable[str]) -> dict[str, Counter[str]]:
+    from ._compare import Comparison
+
+    out: dict[str, Counter[str]] = {k: Counter() for k in _table_kinds()}
+    for code in codes:
+        c = Comparison.parse(code)
+        out["name"][c.name] += 1
+        out["demographics"][c.demo_state] += 1
+        if c.demo is not None:
+            out["birth_year"][str(c.demo[0])] += 1
+            out["departure_year"][str(c.demo[1])] += 1
+            out["province"][c.demo[2]] += 1
+    return out
+
+
+def _table_kinds() -> tuple[str, ...]:
+    return ("name", "birth_year", "departure_year", "province", "demographics")
+
+
+def _shares(
+    counts: Counter[str], base: dict[str, float], keep: set[str], floor: float
+) -> dict[str, float]:
+    """Jeffreys-smoothed shares of ``counts``; ``keep`` levels hold their ``base`` share."""
+    rest = [lv for lv in base if lv not in keep]
+    total = sum(counts[lv] for lv in rest)
+    if total == 0:
+        return dict(base)
+    mass = 1.0 - sum(base[lv] for lv in keep)
+    out = {lv: base[lv] for lv in keep}
+    for lv in rest:
+        out[lv] = max(mass * (counts[lv] + 0.5) / (total + 0.5 * len(rest)), floor)
+    return out
 
 
 def estimate(
@@ -190,86 +232,42 @@ def estimate(
     matches: Iterable[str],
     non_matches: Iterable[str] | None = None,
     *,
-    strength: float = 50.0,
     source: str,
 ) -> Weights:
     """New weights from the comparison codes (:attr:`Comparison.code`) of labelled pairs.
 
-    ``matches`` are pairs known to be the same person (reviewed links); their level
-    shares become the m probabilities. ``non_matches``, when given, should be *random*
-    pairs of different people (not reviewed near misses, which would bias u upward): their
-    shares become the u probabilities; otherwise ``base``'s u are kept. Each share is
-    smoothed towards ``base`` with ``strength`` pseudo-pairs, so a small sample moves the
-    weights only a little and no level ever reaches 0. Thresholds and frequency settings
-    are kept; the version is ``base.version + 1``.
+    ``matches`` are pairs known to be the same person (e.g. reviewed links): their level
+    shares become the m probabilities. ``non_matches``, when given, must be *random* pairs
+    of different people (reviewed near misses would make u far too large): their shares
+    become the u probabilities; without them ``base``'s u are kept. Shares are smoothed
+    (Jeffreys: half a pair more at every level), m is at least :data:`M_FLOOR`, and a level
+    seen in neither sample keeps ``base``'s numbers, so it stays as informative as it was.
+    Thresholds and frequency settings are kept; the version is ``base.version + 1``.
     """
-    from ._compare import Comparison
-
-    def tally(codes: Iterable[str]) -> tuple[Counter[str], ...]:
-        name: Counter[str] = Counter()
-        by: Counter[str] = Counter()
-        dy: Counter[str] = Counter()
-        pr: Counter[str] = Counter()
-        demo: Counter[str] = Counter()
-        for code in codes:
-            c = Comparison.parse(code)
-            name[c.name] += 1
-            demo[c.demo_state] += 1
-            if c.demo is not None:
-                by[str(c.demo[0])] += 1
-                dy[str(c.demo[1])] += 1
-                pr[c.demo[2]] += 1
-        return name, by, dy, pr, demo
-
-    def side(counts: tuple[Counter[str], ...], which: Literal["m", "u"]) -> dict[str, dict[str, float]]:
-        name, by, dy, pr, demo = counts
-
-        def prior(kind: str) -> dict[str, float]:
-            if kind == "name":
-                return {lv: getattr(base.name[lv], which) for lv in _NAME_LEVELS}
-            if kind == "province":
-                return {lv: getattr(base.province[lv], which) for lv in _PROVINCE_LEVELS}
-            if kind == "demo":
-                d = base.demographics
-                return {"near": getattr(d.sex, which), "far": getattr(d.far, which),
-                        "missing": getattr(d.missing, which)}  # fmt: skip
-            years = base.birth_year if kind == "birth_year" else base.departure_year
-            return {str(i): getattr(years[i], which) for i in range(3)}
-
-        def norm(p: dict[str, float]) -> dict[str, float]:
-            t = sum(p.values())
-            return {k: v / t for k, v in p.items()}
-
-        return {
-            "name": _smoothed(name, _NAME_LEVELS, norm(prior("name")), strength),
-            "birth_year": _smoothed(by, ("0", "1", "2"), norm(prior("birth_year")), strength),
-            "departure_year": _smoothed(dy, ("0", "1", "2"), norm(prior("departure_year")), strength),
-            "province": _smoothed(pr, _PROVINCE_LEVELS, norm(prior("province")), strength),
-            "demo": _smoothed(demo, ("near", "far", "missing"), norm(prior("demo")), strength),
-        }
-
-    m = side(tally(matches), "m")
-    u = side(tally(non_matches), "u") if non_matches is not None else None
-
-    def lw(kind: str, level: str, old: LevelWeight) -> LevelWeight:
-        return LevelWeight(m=m[kind][level], u=old.u if u is None else u[kind][level])
-
-    d = base.demographics
+    old = _table(base)
+    m_counts = _tally(matches)
+    u_counts = _tally(non_matches) if non_matches is not None else None
+    new: Table = {}
+    for kind, levels in old.items():
+        mc = m_counts[kind]
+        uc = u_counts[kind] if u_counts is not None else None
+        keep = {lv for lv in levels if mc[lv] == 0 and (uc is None or uc[lv] == 0)}
+        m = _shares(mc, {lv: x.m for lv, x in levels.items()}, keep, M_FLOOR)
+        u = (
+            _shares(uc, {lv: x.u for lv, x in levels.items()}, keep, 0.0)
+            if uc is not None
+            else {lv: x.u for lv, x in levels.items()}
+        )
+        new[kind] = {lv: LevelWeight(m=min(m[lv], 1.0), u=min(u[lv], 1.0)) for lv in levels}
     return msgspec.structs.replace(
         base,
         version=base.version + 1,
         source=source,
-        name=NameWeights(**{lv: lw("name", lv, base.name[lv]) for lv in _NAME_LEVELS}),
-        birth_year=tuple(lw("birth_year", str(i), base.birth_year[i]) for i in range(3)),  # type: ignore[arg-type]
-        departure_year=tuple(  # type: ignore[arg-type]
-            lw("departure_year", str(i), base.departure_year[i]) for i in range(3)
-        ),
-        province=ProvinceWeights(**{lv: lw("province", lv, base.province[lv]) for lv in _PROVINCE_LEVELS}),
-        demographics=DemographicWeights(
-            sex=LevelWeight(m=m["demo"]["near"], u=d.sex.u if u is None else u["demo"]["near"]),
-            far=lw("demo", "far", d.far),
-            missing=lw("demo", "missing", d.missing),
-        ),
+        name=NameWeights(**new["name"]),
+        birth_year=tuple(new["birth_year"][y] for y in _YEARS),
+        departure_year=tuple(new["departure_year"][y] for y in _YEARS),
+        province=ProvinceWeights(**new["province"]),
+        demographics=DemographicWeights(**new["demographics"]),
     )
 
 
@@ -304,7 +302,7 @@ def render_weights(w: Weights, *, header: str = "") -> str:
             *(f"{lv} = {lw(w.province[lv])}" for lv in _PROVINCE_LEVELS),
             "",
             "[demographics]",
-            f"sex = {lw(d.sex)}",
+            f"near = {lw(d.near)}",
             f"far = {lw(d.far)}",
             f"missing = {lw(d.missing)}",
             "",

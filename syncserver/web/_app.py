@@ -7,6 +7,7 @@ at start-up and the store is closed on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -36,7 +37,7 @@ def create_app(
     app = web.Application(
         middlewares=[error_middleware], client_max_size=lim.max_chunk_bytes + 64 * 1024
     )
-    service = Service(project)
+    service = Service(project, clock=clock)
     app[PROJECT] = project
     app[SERVICE] = service
     app[AREA] = service.area
@@ -50,6 +51,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         service.recover(clock())
         yield
+        await asyncio.to_thread(service.close)
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/v1/health", _health)

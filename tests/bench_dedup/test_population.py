@@ -318,7 +318,7 @@ def test_cluster_pairs_and_recall_by_variant() -> None:
 
 
 def test_baseline_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    assert evaluate.main(["--size", "600", "--seed", "2"]) == 0
+    assert evaluate.main(["--size", "600", "--seed", "2", "--matcher", "baseline"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["matcher"].startswith("BASELINE")
     m = report["metrics"]

@@ -41,7 +41,15 @@ from syncserver.uploads import UploadArea
 FORM = shipped_form("escapee-interview")
 NAME = "표본가명"  # a distinctive synthetic name: it must appear in no redacted export byte
 PAYLOAD = '=HYPERLINK("http://example.invalid/","open")'
-META = ["record_id", "version", "form_version", "review", "received_at", "stopped_early"]
+META = [
+    "record_id",
+    "respondent_id",
+    "version",
+    "form_version",
+    "review",
+    "received_at",
+    "stopped_early",
+]
 
 
 # -- building a project ----------------------------------------------------------------------
@@ -156,7 +164,7 @@ def test_csv_main_table_has_form_order_and_one_row_per_current_record(
     main = tmp_path / "out" / f"{FORM.id}.csv"
     header = read_csv(main)[0]
     assert header == META + form_columns(FORM)
-    assert len(header) == 6 + 82
+    assert len(header) == len(META) + 82
     rows = table(main)
     assert report.rows == len(rows) == 30
     assert {uuid.UUID(r["record_id"]) for r in rows} == set(data.current)

@@ -10,6 +10,7 @@ import pytest
 
 from syncserver.errors import StoreError
 from syncserver.store import SqliteStore
+from syncserver.store._schema import SCHEMA_VERSION
 
 
 def test_wal_full_sync_and_schema_version(tmp_path: Path) -> None:
@@ -18,7 +19,8 @@ def test_wal_full_sync_and_schema_version(tmp_path: Path) -> None:
         mode = s.write_sync(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
         sync = s.write_sync(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
         assert (mode, sync) == ("wal", 2)  # 2 = FULL: a commit is on disk when it returns
-        assert s.read_sync(lambda c: c.execute("PRAGMA user_version").fetchone()[0]) == 1
+        version = s.read_sync(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
+        assert version == SCHEMA_VERSION == 2
     finally:
         s.close()
 

@@ -1,0 +1,180 @@
+"""Matching from the encrypted identity store (docs/spec/respondent-matching.md §11).
+
+Routine matching never reads an identity answer back: ingest hands the matcher the
+answers it has in memory. Three exceptional cases need them again, and decrypt the
+current version's sealed answers with the store key, each time with one ``key_use``
+audit entry that says why and how many:
+
+- a crash between ingest and matching leaves respondents ``pending``
+  (:func:`match_pending`, run when the server starts);
+- a store created before respondent matching existed, or tokens of an older version
+  (:func:`rebuild`);
+- a new pseudonym key (:func:`rebuild` with ``everything=True``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+
+from schemas.survey import Form
+
+from ..audit import AuditEntry, append
+from ..project import Project
+from ..sensitive import open_sealed
+from ._identity import IdentityAnswers, identity_answers, identity_roles
+from ._matcher import Matcher, MatchReport
+from ._store import register
+from ._tokens import TOKEN_VERSION, stored_tokens
+
+__all__ = ["BATCH", "identities", "match_pending", "rebuild"]
+
+#: Interviews decrypted, registered and matched per round.
+BATCH = 200
+
+Progress = Callable[[int, int], None]
+
+
+def identities(
+    project: Project, record_ids: Iterable[bytes]
+) -> list[tuple[uuid.UUID, IdentityAnswers]]:
+    """The identity answers of the current version of each record (the newest received
+    if it has none, e.g. in a conflict). Records that no longer exist are skipped. The
+    caller logs the key use."""
+    wanted = list(record_ids)
+    rows = project.store.read_sync(lambda c: _current(c, wanted))
+    roles: dict[tuple[str, int], dict[str, str]] = {}
+    out = []
+    for rid, version, sha, form_id, form_version, sealed, document in rows:
+        key = (form_id, form_version)
+        if key not in roles:
+            roles[key] = identity_roles(msgspec.msgpack.decode(document, type=Form))
+        record_id = uuid.UUID(bytes=rid)
+        secret: dict[str, Any] = open_sealed(
+            project.identity.store_key, record_id, version, sha, sealed
+        )
+        out.append((record_id, identity_answers(roles[key], secret)))
+    return out
+
+
+def _current(conn: sqlite3.Connection, record_ids: list[bytes]) -> list[tuple[Any, ...]]:
+    out = []
+    for rid in record_ids:
+        row = conn.execute(
+            "SELECT r.record_id, r.version, r.sha256, r.form_id, r.form_version, r.sealed,"
+            " f.document FROM records r JOIN forms f"
+            " ON f.form_id = r.form_id AND f.version = r.form_version"
+            " WHERE r.record_id = ? AND r.status != 'superseded'"
+            " ORDER BY r.status = 'current' DESC, r.received_ms DESC LIMIT 1",
+            (rid,),
+        ).fetchone()
+        if row is not None:
+            out.append(row)
+    return out
+
+
+def _key_use(
+    project: Project, purpose: str, count: int, now: datetime.datetime, actor: str
+) -> None:
+    at = int(now.timestamp() * 1000)
+    project.store.write_sync(
+        lambda c: append(
+            c,
+            AuditEntry(
+                kind="key_use",
+                at_ms=at,
+                actor=actor,
+                subject="respondents",
+                detail={"purpose": purpose, "interviews": count},
+            ),
+        )
+    )
+
+
+def match_pending(
+    project: Project,
+    matcher: Matcher,
+    *,
+    now: datetime.datetime,
+    actor: str = "system",
+    progress: Progress | None = None,
+) -> MatchReport:
+    """Match every respondent left ``pending`` (e.g. by a crash before matching)."""
+    pending = project.store.read_sync(
+        lambda c: [
+            r[0]
+            for r in c.execute(
+                "SELECT record_id FROM respondents WHERE state = 'pending' ORDER BY seq"
+            )
+        ]
+    )
+    total = MatchReport()
+    if not pending:
+        return total
+    _key_use(project, "match interviews left pending", len(pending), now, actor)
+    for i in range(0, len(pending), BATCH):
+        part = matcher.match(identities(project, pending[i : i + BATCH]), now=now)
+        _add(total, part)
+        if progress is not None:
+            progress(min(i + BATCH, len(pending)), len(pending))
+    return total
+
+
+def rebuild(
+    project: Project,
+    matcher: Matcher,
+    *,
+    now: datetime.datetime,
+    everything: bool = False,
+    actor: str = "admin",
+    progress: Progress | None = None,
+) -> MatchReport:
+    """File (again) the tokens of every current record that has no respondent row or
+    tokens of an older version, or of every record with ``everything``, and match those
+    whose tokens changed. Links and review decisions are kept."""
+    at = int(now.timestamp() * 1000)
+    todo = project.store.read_sync(
+        lambda c: [
+            r[0]
+            for r in c.execute(
+                "SELECT DISTINCT r.record_id FROM records r LEFT JOIN respondents p"
+                " ON p.record_id = r.record_id WHERE r.status != 'superseded'"
+                + ("" if everything else " AND (p.seq IS NULL OR p.token_version != ?)")
+                + " ORDER BY r.received_ms, r.record_id",
+                () if everything else (TOKEN_VERSION,),
+            )
+        ]
+    )
+    total = MatchReport()
+    if not todo:
+        return total
+    _key_use(project, "file respondent tokens again", len(todo), now, actor)
+    for i in range(0, len(todo), BATCH):
+        found = identities(project, todo[i : i + BATCH])
+        filed = [(rid, who, *stored_tokens(matcher.key, who)) for rid, who in found]
+
+        def tx(conn: sqlite3.Connection, filed: list[Any] = filed) -> list[int]:
+            return [
+                n
+                for n, (rid, _, tokens, postings) in enumerate(filed)
+                if register(conn, rid, tokens, postings, now_ms=at)
+            ]
+
+        changed = project.store.write_sync(tx)
+        _add(total, matcher.match([found[n] for n in changed], now=now))
+        if progress is not None:
+            progress(min(i + BATCH, len(todo)), len(todo))
+    return total
+
+
+def _add(total: MatchReport, part: MatchReport) -> None:
+    total.interviews += part.interviews
+    total.candidates += part.candidates
+    total.linked += part.linked
+    total.queued += part.queued
+    total.review_ids += part.review_ids
