@@ -142,7 +142,8 @@ class Matcher:
                 if c.name in ("exact", "folded") and row.tokens.folded is not None:
                     folded = max(count(row.tokens.folded) - 1, 0)
                 if c.demo is not None and row.tokens.demo is not None:
-                    demo = count(row.tokens.demo)
+                    # interviews other than the probe with the candidate's demographics
+                    demo = count(row.tokens.demo) - (row.tokens.demo == p.tokens.demo)
                 score = match_weight(
                     c,
                     w,

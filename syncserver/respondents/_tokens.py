@@ -94,8 +94,11 @@ class PseudonymKey:
         labelled.update(name.encode("ascii") + b"\x00")
 
         def token(*parts: str) -> bytes:
+            joined = "\x1f".join(parts)
+            if joined.count("\x1f") != len(parts) - 1:
+                raise ValueError("a token part holds U+001F")  # never from normalised values
             h = labelled.copy()
-            h.update("\x1f".join(parts).encode("utf-8"))
+            h.update(joined.encode("utf-8"))
             return h.digest()[:TOKEN_BYTES]
 
         self._fields[name] = token

@@ -3,6 +3,7 @@ records beside valid ones, versions and conflicts, and every bundle vector."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import hashlib
@@ -28,6 +29,7 @@ from syncserver import devices
 from syncserver.forms import publish_form
 from syncserver.project import Project
 from syncserver.web import create_app
+from syncserver.web._base import SERVICE
 
 FORM = shipped_form("escapee-interview")
 VECTORS = sorted((Path(__file__).resolve().parents[1] / "vectors" / "bundle").glob("*.json"))
@@ -66,6 +68,11 @@ class Server:
 
     def count(self, sql: str) -> object:
         return self.project.store.read_sync(lambda c: c.execute(sql).fetchall())
+
+    async def matched(self) -> None:
+        """Wait until the background matcher has caught up with every upload."""
+        service = self.runner.app[SERVICE]
+        assert await asyncio.to_thread(service.matching.wait_idle, 30)
 
 
 def answers(seed: int) -> dict:  # type: ignore[type-arg]
@@ -117,6 +124,41 @@ async def test_expired_device_invalid_records_versions_and_conflicts(project: Pr
             (1, "superseded"),
             (2, "conflict"),
             (2, "conflict"),
+        ]
+
+
+@pytest.mark.asyncio
+async def test_two_interviews_of_one_person_from_two_kits_become_one_respondent(
+    project: Project,
+) -> None:
+    """Receipts do not wait for matching; the background matcher links the two
+    interviews soon after, and the review queue gets the unclear one."""
+    publish_form(project, FORM, now=NOW)
+    fixed = {"consent": "yes", "sex": "male", "birth_year": 1958, "departure_year": 2011,
+             "province_of_origin": "chagang"}  # fmt: skip
+
+    def interview(name: str, seed: int, **more: object) -> object:
+        a = synthesize(
+            FORM, random.Random(seed), fixed={**fixed, "respondent_name": name, **more}
+        )
+        return make_record(FORM, a)
+
+    async with Server(project) as srv:
+        kit1, kit2 = await srv.device(), await srv.device()
+        first, again = interview("제갈무진", 1), interview("Chegal Mujin", 2)
+        renamed = interview("제갈도윤", 3, birth_year=1959)
+        await send(kit1, project, [first], seq=1)
+        await send(kit2, project, [again], seq=1)
+        await send(kit2, project, [renamed], seq=2)
+        await srv.matched()
+        clusters = srv.count(
+            "SELECT record_id, cluster_id FROM respondents ORDER BY seq"
+        )
+        assert len(clusters) == 3  # type: ignore[arg-type]
+        (_, c1), (_, c2), (_, c3) = clusters  # type: ignore[misc]
+        assert c1 == c2 != c3
+        assert srv.count("SELECT levels, state FROM respondent_candidates") == [
+            ("surname/1/0/same", "open")
         ]
 
 
