@@ -6,8 +6,10 @@ m probabilities: the comparison levels of every true pair of the population (eac
 compared as the matcher compares them: the later interview's probe against the earlier
 one's stored tokens). u probabilities: the levels of random pairs of different persons.
 Both are smoothed towards the current weights (``syncserver.respondents.estimate``).
-Thresholds: the matcher is run with review open to everything that scores >= 0 and
-nothing linked, and the scores of its review items against the truth give
+Prior (§7.4 of the matching spec): the share of interviews whose respondent was
+interviewed before, and the number of persons. Thresholds, on the posterior log2 odds:
+the matcher is run with review open to everything above -20 and nothing linked, and the
+scores of its review items against the truth give
 
 - ``auto_link``: the lowest threshold at which the auto-linkable items (whole name agrees,
   demographics near) are still >= 99.8% true (target 99.5%, with a margin);
@@ -48,6 +50,8 @@ from syncserver.respondents._tokens import Probe
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "syncserver" / "respondents" / "weights-v1.toml"
 RANDOM_PAIRS = 200_000
+#: The lowest posterior log2 odds looked at when choosing the review threshold.
+FLOOR = -20
 
 
 def level_codes(pop: population.Population, rng: random.Random) -> tuple[list[str], list[str]]:
@@ -82,7 +86,7 @@ def thresholds(
 ) -> tuple[float, float, list[dict[str, object]]]:
     """(auto_link, review, curve) from a run that queues everything scoring >= 0."""
     open_all = msgspec.structs.replace(
-        w, thresholds=msgspec.structs.replace(w.thresholds, auto_link=1e9, review=0.0)
+        w, thresholds=msgspec.structs.replace(w.thresholds, auto_link=1e9, review=FLOOR)
     )
     out = harness.run(pop.interviews, open_all)
     truth = population.pairs_truth(pop.interviews)
@@ -99,7 +103,7 @@ def thresholds(
             auto = s  # every auto-linkable item scoring >= s together is >= 99.8% true
     auto = math.floor(auto * 2) / 2
     review, curve = auto, []
-    for t in [x / 2 for x in range(int(auto * 2) - 1, -1, -1)]:
+    for t in [x / 2 for x in range(math.floor(auto * 2) - 1, FLOOR * 2 - 1, -1)]:
         band = [ok for s, ok, _ in items if t <= s < t + 1]
         local = sum(band) / len(band) if band else 1.0
         curve.append({"threshold": t, "items_in_band": len(band), "true_share": round(local, 4)})
@@ -126,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         f"random pairs of a synthetic population (generator v{population.GENERATOR_VERSION})"
     )
     w = estimate(base, matches, non_matches, source=source)
-    w = msgspec.structs.replace(w, version=1)
+    share = 1 - len(pop.persons) / len(pop.interviews)  # interviews of someone seen before
+    prior = msgspec.structs.replace(
+        w.prior, duplicate_share=round(share, 4), population=len(pop.persons)
+    )
+    w = msgspec.structs.replace(w, version=1, prior=prior)
     auto, review, curve = thresholds(pop, w, args.review_precision)
     w = msgspec.structs.replace(
         w, thresholds=msgspec.structs.replace(w.thresholds, auto_link=auto, review=review)

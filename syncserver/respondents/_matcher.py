@@ -39,7 +39,8 @@ __all__ = ["MatchReport", "Matcher", "Scored"]
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """One candidate of a probe that scored at least the review threshold."""
+    """One candidate of a probe that scored at least the review threshold. ``score`` is
+    the posterior log2 odds that the two are one person (§7.4)."""
 
     record_id: bytes
     cluster_id: bytes
@@ -130,6 +131,7 @@ class Matcher:
                 c = counts[token] = st.count_postings(conn, token, w.tf.count_cap)
             return c
 
+        prior = w.prior.log2_odds(n)
         out: list[tuple[Probe, list[Scored]]] = []
         for p, seqs in zip(probes, wanted, strict=True):
             kept: list[Scored] = []
@@ -144,7 +146,7 @@ class Matcher:
                 if c.demo is not None and row.tokens.demo is not None:
                     # interviews other than the probe with the candidate's demographics
                     demo = count(row.tokens.demo) - (row.tokens.demo == p.tokens.demo)
-                score = match_weight(
+                score = prior + match_weight(
                     c,
                     w,
                     n=n,

@@ -52,8 +52,24 @@ class LevelWeight(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Thresholds(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Decision thresholds on the posterior log2 odds that a pair is one person (§8)."""
+
     auto_link: float
     review: float
+
+
+class Prior(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The prior odds that a new interview and one stored interview are the same person
+    (§7.4): ``duplicate_share / max(interviews in the store, population)``."""
+
+    #: The share of interviews whose respondent was interviewed before.
+    duplicate_share: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)]
+    #: About how many people the interviews are drawn from: the prior does not grow as
+    #: the store starts small.
+    population: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+
+    def log2_odds(self, n: int) -> float:
+        return math.log2(self.duplicate_share / max(n, self.population))
 
 
 class NameWeights(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -117,6 +133,7 @@ class Weights(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Where the numbers come from, for people.
     source: Annotated[str, msgspec.Meta(max_length=2000)]
     thresholds: Thresholds
+    prior: Prior
     name: NameWeights
     #: Levels by distance in years: 0, 1, 2.
     birth_year: _Years
@@ -291,9 +308,14 @@ def render_weights(w: Weights, *, header: str = "") -> str:
             f"birth_year = {years(w.birth_year)}",
             f"departure_year = {years(w.departure_year)}",
             "",
+            "# on the posterior log2 odds that two interviews are one person",
             "[thresholds]",
             f"auto_link = {w.thresholds.auto_link!r}",
             f"review = {w.thresholds.review!r}",
+            "",
+            "[prior]",
+            f"duplicate_share = {w.prior.duplicate_share!r}",
+            f"population = {w.prior.population}",
             "",
             "[name]",
             *(f"{lv} = {lw(w.name[lv])}" for lv in _NAME_LEVELS),
