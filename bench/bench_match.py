@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             totals, probes_ms, linked, queued, compared = [], [], 0, 0, 0
             for b in range(args.bundles):
                 chunk = interviews[args.store + b * args.batch : args.store + (b + 1) * args.batch]
-                items = [(harness.record_id(iv.interview_id), harness.answers_of(iv)) for iv in chunk]
+                items = [
+                    (harness.record_id(iv.interview_id), harness.answers_of(iv)) for iv in chunk
+                ]
                 filed = [(rid, *stored_tokens(key, who)) for rid, who in items]
 
                 def tx(conn, filed=filed):  # type: ignore[no-untyped-def]

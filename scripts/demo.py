@@ -6,9 +6,11 @@
 4. take synthetic interviews, saved encrypted; search the kit's bytes for the names
 5. seal them into bundles the kit cannot read back
 6. sync: resumable uploads; each receipt, inclusion proof and checkpoint verified
-7. send one tampered bundle: received, then quarantined with a private reason
-8. export the data to CSV (sensitive fields redacted)
-9. verify the audit log from the SQLite file with the independent verifier
+7. respondents: an interview of someone already interviewed is linked to them; a
+   respondent who changed their given name waits in the review queue
+8. send one tampered bundle: received, then quarantined with a private reason
+9. export the data to CSV (sensitive fields redacted, one respondent id per person)
+10. verify the audit log from the SQLite file with the independent verifier
 
 Synthetic data only. Everything is written under demo-output/ for you to look at.
 """
@@ -41,11 +43,17 @@ from syncserver.export import export_form
 from syncserver.forms import publish_form
 from syncserver.identity import Secret
 from syncserver.project import init_project
+from syncserver.respondents import list_candidates, stats
 from syncserver.review import list_quarantine
 from syncserver.web import create_app
+from syncserver.web._base import SERVICE
 
 OUT = Path(__file__).resolve().parent.parent / "demo-output"
 INTERVIEWS, PER_BUNDLE = 12, 4
+# Interview 2 is of the same person as interview 1, written by another interviewer
+# (a space in the name); interview 4 is of the person of interview 3, who has taken a new
+# given name since. All synthetic.
+SAME_PERSON_AGAIN, RENAMED = (0, 1), (2, 3)
 
 
 def step(n: int, title: str) -> None:
@@ -104,7 +112,17 @@ async def flow(root: Path) -> int:
             names = []
             for i in range(INTERVIEWS):
                 d = kit.new_draft(kit.form(form.id), rng.choice(["ko", "en"]))
-                d.answers = synthesize(form, rng, fixed={"consent": "yes"})
+                fixed = {"consent": "yes"}
+                if i in (SAME_PERSON_AGAIN[0], RENAMED[0]):  # a province the crosswalk knows
+                    fixed["province_of_origin"] = "ryanggang"
+                d.answers = synthesize(form, rng, fixed=fixed)
+                if i in (SAME_PERSON_AGAIN[0], RENAMED[0]):
+                    earlier = d.answers  # the same life told again, in a later interview
+                    d.answers["respondent_name"] = "독고련화" if i == 0 else "제갈순영"
+                elif i == SAME_PERSON_AGAIN[1]:
+                    d.answers = {**earlier, "respondent_name": "독고 련화"}
+                elif i == RENAMED[1]:
+                    d.answers = {**earlier, "respondent_name": "제갈하늘"}
                 names.append(str(d.answers.get("respondent_name", "")))
                 kit.save_draft(d)
                 if i == 0:
@@ -150,7 +168,24 @@ async def flow(root: Path) -> int:
             again = await client.upload(*keep)
             line(f"the same bundle sent again gets the same receipt (log entry {again.log_index})")
 
-            step(7, "send a tampered bundle")
+            step(7, "respondents: the same person counted once, without a name in clear")
+            await asyncio.to_thread(runner.app[SERVICE].matching.wait_idle, 60)
+            counts = stats(project)
+            line(
+                f"{counts['interviews']} interviews, {counts['respondents']} respondents: "
+                f"{counts.get('links_auto', 0)} automatic link (interviews 1 and 2, same person)"
+            )
+            queue = list_candidates(project)
+            line(
+                f"{len(queue)} pair in the review queue (interviews 3 and 4: same surname, "
+                f"year and place, new given name): `syncserver respondents candidates`"
+            )
+            line("matched on keyed pseudonyms (HMAC); the names themselves stay encrypted")
+            if counts.get("links_auto", 0) != 1 or len(queue) != 1:
+                line("FAILED: expected one link and one review item")
+                return 1
+
+            step(8, "send a tampered bundle")
             bad = bytearray(keep[1])
             bad[len(bad) // 2] ^= 0x01
             bad_id = new_id()
@@ -160,7 +195,7 @@ async def flow(root: Path) -> int:
             line(f"received durably, then quarantined: {len(q)} item ({q[0].reason})")
             line("the uploader was told nothing about why: no oracle for an attacker")
 
-        step(8, "export to CSV")
+        step(9, "export to CSV")
         exported = export_form(
             project, form.id, fmt="csv", out_dir=root / "export", actor="demo", now=now(), lang="ko"
         )
@@ -170,14 +205,23 @@ async def flow(root: Path) -> int:
             f"{exported.rows} interviews, {sum(exported.repeat_rows.values())} linked repeat rows; "
             f"{len(exported.redacted_columns)} sensitive columns redacted"
         )
+        people = {row["respondent_id"] for row in read_rows(root / "export" / f"{form.id}.csv")}
+        line(f"{len(people)} distinct respondent ids: count people, not interviews")
     finally:
         await runner.cleanup()
         project.close()
 
-    step(9, "verify the audit log with the independent verifier")
+    step(10, "verify the audit log with the independent verifier")
     ok = verify_log(root / "project")
     print(f"\ndone in {time.perf_counter() - t0:.1f} s. Next: `make test` runs the whole suite.")
     return 0 if ok else 1
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def verify_log(project_dir: Path) -> bool:

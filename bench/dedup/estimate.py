@@ -1,6 +1,6 @@
 """Estimate the matching weights on a labelled synthetic population (docs/dedup.md).
 
-Usage:  .venv/bin/python bench/dedup/estimate.py [--size 20000] [--seed 2] [--out FILE]
+Usage:  .venv/bin/python bench/dedup/estimate.py [--size 20000] [--seeds 2 5 6] [--out FILE]
 
 m probabilities: the comparison levels of every true pair of the population (each pair
 compared as the matcher compares them: the later interview's probe against the earlier
@@ -16,7 +16,9 @@ scores of its review items against the truth give
 - ``review``: the threshold at which a review item is still ``--review-precision`` true
   (default 5%: below that a reviewer would reject 19 of every 20 items).
 
-Train on one seed and evaluate (evaluate.py) on another: seed 2 here, seed 1 there.
+Every figure is pooled over the populations of ``--seeds`` (2, 5 and 6 by default), so that
+the thresholds do not follow the chance pairs of one population. Train on these seeds and
+evaluate (evaluate.py) on others: 1, 3 and 4 there.
 Writes the weights file (default: syncserver/respondents/weights-v1.toml) and prints the
 threshold curves as JSON.
 """
@@ -82,24 +84,25 @@ def level_codes(pop: population.Population, rng: random.Random) -> tuple[list[st
 
 
 def thresholds(
-    pop: population.Population, w: Weights, review_precision: float
+    pops: list[population.Population], w: Weights, review_precision: float
 ) -> tuple[float, float, list[dict[str, object]]]:
-    """(auto_link, review, curve) from a run that queues everything scoring >= 0."""
+    """(auto_link, review, curve) from runs that queue everything scoring >= FLOOR."""
     open_all = msgspec.structs.replace(
         w, thresholds=msgspec.structs.replace(w.thresholds, auto_link=1e9, review=FLOOR)
     )
-    out = harness.run(pop.interviews, open_all)
-    truth = population.pairs_truth(pop.interviews)
-    items = sorted(
-        ((score, pair in truth, Comparison.parse(code)) for pair, score, code in out.items),
-        key=lambda x: -x[0],
-    )
-    strong = [ok for s, ok, c in items if c.name in STRONG_NAME_LEVELS and c.demo_state == "near"]
-    scores = [s for s, ok, c in items if c.name in STRONG_NAME_LEVELS and c.demo_state == "near"]
+    items = []
+    for pop in pops:
+        out = harness.run(pop.interviews, open_all)
+        truth = population.pairs_truth(pop.interviews)
+        items += [(score, pair in truth, Comparison.parse(code)) for pair, score, code in out.items]
+    items.sort(key=lambda x: -x[0])
+    linkable = [
+        (s, ok) for s, ok, c in items if c.name in STRONG_NAME_LEVELS and c.demo_state == "near"
+    ]
     auto, tp = 1e9, 0
-    for i, (s, ok) in enumerate(zip(scores, strong, strict=True), start=1):
+    for i, (s, ok) in enumerate(linkable, start=1):
         tp += ok
-        if tp / i >= 0.998 and (i == len(scores) or scores[i] < s):
+        if tp / i >= 0.998 and (i == len(linkable) or linkable[i][0] < s):
             auto = s  # every auto-linkable item scoring >= s together is >= 99.8% true
     auto = math.floor(auto * 2) / 2
     review, curve = auto, []
@@ -117,25 +120,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=20_000)
     parser.add_argument("--duplicates", type=float, default=0.10)
-    parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2, 5, 6])
     parser.add_argument("--review-precision", type=float, default=0.05)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    pop = population.generate(args.size, args.duplicates, args.seed)
+    pops = [population.generate(args.size, args.duplicates, seed) for seed in args.seeds]
     base = default_weights()
-    matches, non_matches = level_codes(pop, random.Random(args.seed))
+    matches: list[str] = []
+    non_matches: list[str] = []
+    for seed, pop in zip(args.seeds, pops, strict=True):
+        m, u = level_codes(pop, random.Random(seed))
+        matches += m
+        non_matches += u
+    seeds = " ".join(map(str, args.seeds))
     source = (
         f"bench/dedup/estimate.py --size {args.size} --duplicates {args.duplicates} "
-        f"--seed {args.seed}: m from {len(matches)} true pairs, u from {len(non_matches)} "
-        f"random pairs of a synthetic population (generator v{population.GENERATOR_VERSION})"
+        f"--seeds {seeds}: m from {len(matches)} true pairs, u from {len(non_matches)} "
+        f"random pairs of synthetic populations (generator v{population.GENERATOR_VERSION})"
     )
     w = estimate(base, matches, non_matches, source=source)
-    share = 1 - len(pop.persons) / len(pop.interviews)  # interviews of someone seen before
+    persons = sum(len(p.persons) for p in pops)
+    share = 1 - persons / sum(len(p.interviews) for p in pops)  # of someone seen before
     prior = msgspec.structs.replace(
-        w.prior, duplicate_share=round(share, 4), population=len(pop.persons)
+        w.prior, duplicate_share=round(share, 4), population=persons // len(pops)
     )
     w = msgspec.structs.replace(w, version=1, prior=prior)
-    auto, review, curve = thresholds(pop, w, args.review_precision)
+    auto, review, curve = thresholds(pops, w, args.review_precision)
     w = msgspec.structs.replace(
         w, thresholds=msgspec.structs.replace(w.thresholds, auto_link=auto, review=review)
     )

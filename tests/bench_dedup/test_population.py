@@ -325,3 +325,37 @@ def test_baseline_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert m["true_pairs"] == report["population"]["true_pairs"] > 0
     assert 0 < m["auto_recall"] < 1 and m["review_queue"] == 0
     assert report["combined_recall_by_variant"]["none"]["recall"] == 1.0
+
+
+# ------------------------------------------------------------------- the real matcher
+
+
+def test_harness_runs_the_real_matcher_through_a_store() -> None:
+    """bench/dedup/harness.py on a small population: the shipped weights keep auto-links
+    precise, and a review item counts every pair that deciding it would link."""
+    import harness
+
+    from syncserver.respondents import default_weights
+
+    pop = P.generate(1500, 0.10, 5)
+    truth = P.pairs_truth(pop.interviews)
+    out = harness.run(pop.interviews, default_weights())
+    m = evaluate.evaluate(out.auto, set(out.review), truth)
+    assert m["auto_links"] > 0.3 * len(truth) and m["auto_precision"] >= 0.99
+    named = {
+        p for p in truth
+        if all(iv.respondent_name and "name_changed" not in iv.variants
+               for iv in pop.interviews if iv.interview_id in p)
+    }  # fmt: skip
+    found = out.auto | set(out.review)
+    assert len(named & found) >= 0.95 * len(named)
+    assert out.compared > 0 and len(out.items) <= len(out.review)
+    for pair, score, code in out.items:
+        assert pair in out.review and out.review[pair] >= score and "/" in code
+
+
+def test_sealsync_matcher_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    assert evaluate.main(["--size", "300", "--seed", "2", "--review", "-3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["matcher"].startswith("sealsync") and report["thresholds"]["review"] == -3
+    assert report["metrics"]["true_pairs"] > 0 and "seconds" in report

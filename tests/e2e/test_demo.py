@@ -34,8 +34,11 @@ def test_demo_runs_the_whole_flow(
         "consistent with the last one seen",
         "the same bundle sent again gets the same receipt",
         "quarantined: 1 item (bundle could not be opened: recipient stanza failed to open)",
+        "12 interviews, 11 respondents: 1 automatic link",
+        "1 pair in the review queue",
         "12 interviews",
         "sensitive columns redacted",
+        "11 distinct respondent ids",
         "signed checkpoints verified",
     ]:
         assert expected in out, expected
