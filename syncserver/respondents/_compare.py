@@ -20,6 +20,7 @@ from ._weights import Weights
 __all__ = [
     "NAME_LEVELS",
     "STRONG_NAME_LEVELS",
+    "TF_NAME_LEVELS",
     "Comparison",
     "NameLevel",
     "compare",
@@ -32,8 +33,8 @@ NameLevel = Literal[
 NAME_LEVELS: Final[tuple[NameLevel, ...]] = get_args(NameLevel)
 #: Name levels that can support an automatic link (§8): the whole name agrees.
 STRONG_NAME_LEVELS: Final = frozenset({"exact", "folded", "skeleton", "typo"})
-#: Name levels whose weight uses the frequency of the candidate's folded name (§7.3).
-_FOLDED_TF: Final = frozenset({"exact", "folded"})
+#: Name levels whose weight uses how common the name is (§7.3).
+TF_NAME_LEVELS: Final = frozenset({"exact", "folded", "skeleton"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ def _name_level(probe: Probe, s: StoredTokens) -> NameLevel:
         return "exact"
     if p.folded == s.folded:
         return "folded"
-    if p.skeleton == s.skeleton:
+    if s.skeleton in probe.skeleton_matches:
         return "skeleton"
     if s.letters in probe.letters_variants:
         return "typo"
@@ -118,14 +119,14 @@ def match_weight(
     demographics, adjusted for how common the agreeing values are (§7.3).
 
     ``n`` is the number of interviews in the store; ``folded_count`` how many of them,
-    other than the probe, have the candidate's folded name; ``demo_count`` how many have
-    its exact demographics; ``surname_share`` the probe surname's share of the
-    population. A count is shrunk towards the average frequency with
-    ``tf.prior_strength`` pseudo-interviews, so a small store does not make every name
-    look rare or common."""
+    other than the probe and the candidate, have the probe's or the candidate's folded
+    name (the larger count); ``demo_count`` how many others have the candidate's exact
+    demographics; ``surname_share`` the probe surname's share of the population. A count
+    is shrunk towards the average frequency with ``tf.prior_strength`` pseudo-interviews,
+    so a small store does not make every name look rare or common."""
     tf = w.tf
     lw = w.name[c.name]
-    if c.name in _FOLDED_TF and folded_count is not None:
+    if c.name in TF_NAME_LEVELS and folded_count is not None:
         avg = w.name.exact.u + w.name.folded.u
         freq = (folded_count + tf.prior_strength * avg) / (n + tf.prior_strength)
         score = _log2(lw.m, max(freq, tf.name_floor))

@@ -29,7 +29,7 @@ from ..audit import AuditEntry, append
 from ..project import Project
 from ..store import SqliteStore
 from . import _store as st
-from ._compare import STRONG_NAME_LEVELS, Comparison, compare, match_weight
+from ._compare import STRONG_NAME_LEVELS, TF_NAME_LEVELS, Comparison, compare, match_weight
 from ._identity import IdentityAnswers
 from ._tokens import Probe, PseudonymKey
 from ._weights import Weights, default_weights, load_weights
@@ -141,11 +141,16 @@ class Matcher:
                     continue
                 c = compare(p, row.tokens)
                 folded = demo = None
-                if c.name in ("exact", "folded") and row.tokens.folded is not None:
-                    folded = max(count(row.tokens.folded) - 1, 0)
+                # How common the values are: interviews other than these two that carry
+                # them (for a name, the probe's folded form or the candidate's, which
+                # differ across scripts).
+                if c.name in TF_NAME_LEVELS:
+                    mine, theirs = p.tokens.folded, row.tokens.folded
+                    assert mine is not None and theirs is not None
+                    folded = max(max(count(mine), count(theirs)) - 1 - (mine == theirs), 0)
                 if c.demo is not None and row.tokens.demo is not None:
-                    # interviews other than the probe with the candidate's demographics
-                    demo = count(row.tokens.demo) - (row.tokens.demo == p.tokens.demo)
+                    same = row.tokens.demo == p.tokens.demo
+                    demo = max(count(row.tokens.demo) - 1 - same, 0)
                 score = prior + match_weight(
                     c,
                     w,

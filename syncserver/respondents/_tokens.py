@@ -218,6 +218,7 @@ class _Features:
     surname_folded: str | None = None
     surname_skeleton: str = ""
     given_skeleton: str = ""
+    given_script: str = ""  # "h": the given name was written in Hangul; "l": in Latin
     given_consonants: str = ""
     letters: str = ""
     demo: tuple[str, int, int, str] | None = None  # sex, birth year, departure year, region
@@ -244,6 +245,7 @@ class _Features:
             surname_folded=name.surname_folded,
             surname_skeleton=name.surname_skeleton,
             given_skeleton=name.given_skeleton,
+            given_script="h" if name.given_jamo else "l",
             given_consonants=name.given_consonants,
             letters=(
                 "h" + to_jamo(name.surname_folded + name.given_folded)
@@ -262,7 +264,9 @@ def _own_tokens(key: PseudonymKey, f: _Features) -> tuple[StoredTokens, tuple[by
         stored = {
             "exact": key.field("name.exact")(f.exact),
             "folded": key.field("name.folded")(f.folded),
-            "skeleton": key.field("name.skeleton")(f.surname_skeleton, f.given_skeleton),
+            "skeleton": key.field("name.skeleton")(
+                f.given_script, f.surname_skeleton, f.given_skeleton
+            ),
             "letters": key.field("name.letters")(f.letters),
             "surname": key.field("name.surname")(f.skey),
         }
@@ -306,6 +310,9 @@ class Probe:
     lookups: frozenset[bytes]
     #: Tokens of the letters one edit away (§5.1).
     letters_variants: frozenset[bytes] = frozenset()
+    #: The stored ``skeleton`` tokens that are this name's skeleton level (§5.1): a
+    #: romanization meets Hangul and other romanizations; Hangul meets romanizations only.
+    skeleton_matches: frozenset[bytes] = frozenset()
     #: Demographic token → (birth-year distance, departure-year distance, province level).
     demo_levels: dict[bytes, tuple[int, int, ProvinceLevel]] = field(default_factory=dict)
     #: The share of the population with this surname (weights table), for §7.3.
@@ -328,8 +335,14 @@ class Probe:
         tokens, postings = _own_tokens(key, f)
         lookups: set[bytes] = set()
         variants: frozenset[bytes] = frozenset()
+        skeletons: frozenset[bytes] = frozenset()
         named = f.exact is not None
         if named:
+            skeleton = key.field("name.skeleton")
+            scripts = ("l", "h") if f.given_script == "l" else ("l",)
+            skeletons = frozenset(
+                skeleton(x, f.surname_skeleton, f.given_skeleton) for x in scripts
+            )
             letters = key.field("name.letters")
             variants = frozenset(letters(v) for v in letters_variants(f.letters))
             assert tokens.letters is not None
@@ -361,6 +374,7 @@ class Probe:
             postings=postings,
             lookups=frozenset(lookups),
             letters_variants=variants,
+            skeleton_matches=skeletons,
             demo_levels=demo_levels,
             surname_share=None if f.surname_folded is None else surname_share(f.surname_folded),
         )

@@ -53,9 +53,7 @@ class Env:
         self.prev = hashlib.sha256(data).digest()
         bid = read_header(io.BytesIO(data)).bundle_id
         self.area.append(bid, 0, data, len(data))
-        persist_upload(
-            self.project, self.area, bid, self.device, len(data), self.prev, now=NOW
-        )
+        persist_upload(self.project, self.area, bid, self.device, len(data), self.prev, now=NOW)
         return ingest_bundle(self.project, self.area, self.forms, bid, now=NOW, match=match)
 
     def audit(self, kind: str) -> list[AuditEntry]:
@@ -94,5 +92,3 @@ def interview(
     if name is not None:
         a["respondent_name"] = name
     return make_record(FORM, a)
-
-

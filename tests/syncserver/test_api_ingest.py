@@ -138,9 +138,7 @@ async def test_two_interviews_of_one_person_from_two_kits_become_one_respondent(
              "province_of_origin": "chagang"}  # fmt: skip
 
     def interview(name: str, seed: int, **more: object) -> object:
-        a = synthesize(
-            FORM, random.Random(seed), fixed={**fixed, "respondent_name": name, **more}
-        )
+        a = synthesize(FORM, random.Random(seed), fixed={**fixed, "respondent_name": name, **more})
         return make_record(FORM, a)
 
     async with Server(project) as srv:
@@ -151,9 +149,7 @@ async def test_two_interviews_of_one_person_from_two_kits_become_one_respondent(
         await send(kit2, project, [again], seq=1)
         await send(kit2, project, [renamed], seq=2)
         await srv.matched()
-        clusters = srv.count(
-            "SELECT record_id, cluster_id FROM respondents ORDER BY seq"
-        )
+        clusters = srv.count("SELECT record_id, cluster_id FROM respondents ORDER BY seq")
         assert len(clusters) == 3  # type: ignore[arg-type]
         (_, c1), (_, c2), (_, c3) = clusters  # type: ignore[misc]
         assert c1 == c2 != c3

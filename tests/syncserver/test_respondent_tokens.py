@@ -78,7 +78,9 @@ def test_nothing_plain_in_reprs() -> None:
     probe = Probe.build(KEY, RID, answers)
     for text in (repr(answers), repr(probe), repr(KEY)):
         assert "합성" not in text and "1980" not in text and "north" not in text
-    assert repr(answers) == "IdentityAnswers(name, sex, birth_year, province_of_origin, departure_year)"
+    assert repr(answers) == (
+        "IdentityAnswers(name, sex, birth_year, province_of_origin, departure_year)"
+    )
 
 
 def test_nothing_to_match_on_gives_empty_tokens() -> None:
@@ -100,9 +102,8 @@ def test_identity_answers_come_from_the_form_roles() -> None:
         "province_of_origin": "province_of_origin",
         "departure_year": "departure_year",
     }
-    got = identity_answers(
-        roles, {"respondent_name": "  ", "sex": "female", "birth_year": True, "departure_year": 2009}
-    )
+    answers = {"respondent_name": "  ", "sex": "female", "birth_year": True, "departure_year": 2009}
+    got = identity_answers(roles, answers)
     assert got == IdentityAnswers(sex="female", departure_year=2009)  # blank and bool: missing
 
 
@@ -126,7 +127,11 @@ def test_identity_answers_come_from_the_form_roles() -> None:
         ("Young Chul KIM", "김영철", "skeleton"),  # §6.2: capitals mark the surname
         ("Rhee Ryon-hui", "이연희", "skeleton"),
         ("Yi Yŏng-ch'ŏl", "리영철", "skeleton"),  # McCune-Reischauer with marks
-        ("김영철", "김영촐", "skeleton"),  # ㅓ and ㅗ share a skeleton class (§8)
+        ("Kim Yongchol", "Kim Young-chul", "skeleton"),  # two romanizations
+        # Hangul against Hangul never meets at the skeleton level, which merges ㅓ and ㅗ
+        # (영선 and 용선 are two names): one jamo apart, it is a typo at most
+        ("김영철", "김영촐", "typo"),
+        ("김룡선", "김영선", "typo"),
         ("김영철", "김영칠", "typo"),  # §5.1 of the matching spec: one jamo substituted
         ("김영철", "김영처", "typo"),  # a final dropped
         ("김정영", "깆멍영", "typo"),  # two keystrokes swapped across a syllable boundary

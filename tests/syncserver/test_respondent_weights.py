@@ -44,7 +44,8 @@ def test_render_and_load_round_trip(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8").startswith("# a comment\n# another\n")
     back = load_weights(path)
     assert back.thresholds == w.thresholds and back.surname_share.keys() == w.surname_share.keys()
-    for a, b in zip(msgspec.structs.astuple(back.name), msgspec.structs.astuple(w.name), strict=True):
+    pairs = zip(msgspec.structs.astuple(back.name), msgspec.structs.astuple(w.name), strict=True)
+    for a, b in pairs:
         assert a.m == pytest.approx(b.m, rel=1e-5) and a.u == pytest.approx(b.u, rel=1e-5)
 
 
