@@ -101,6 +101,23 @@ def recall_by_variant(
     }
 
 
+def named_pairs(
+    auto: set[Pair], review: set[Pair], truth: set[Pair], interviews: Iterable[Interview]
+) -> dict[str, object]:
+    """Scores over the true pairs where both interviews carry the respondent's name, and
+    the same name (neither ``name_missing`` nor ``name_changed``): what identity answers
+    can decide, as against pairs that only sex, years and province speak for."""
+    variants = {iv.interview_id: iv.variants for iv in interviews}
+    blind = {"name_missing", "name_changed"}
+    named = {p for p in truth if not any(blind & set(variants[i]) for i in p)}
+    found = auto | review
+    return {
+        "pairs": len(named),
+        "auto_recall": _ratio(len(named & auto), len(named)),
+        "combined_recall": _ratio(len(named & found), len(named)),
+    }
+
+
 def cluster_pairs(clusters: Iterable[Iterable[str]]) -> set[Pair]:
     """Every pair of interview ids within each cluster."""
     return {
@@ -183,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "combined_recall": TARGET_COMBINED_RECALL,
         },
         "metrics": evaluate(auto, review, truth),
+        "named_pairs": named_pairs(auto, review, truth, pop.interviews),
         "combined_recall_by_variant": recall_by_variant(auto | review, truth, pop.interviews),
     }
     json.dump(report, sys.stdout, indent=2, ensure_ascii=False)

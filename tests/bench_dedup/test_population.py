@@ -359,3 +359,20 @@ def test_sealsync_matcher_runs_end_to_end(capsys: pytest.CaptureFixture[str]) ->
     report = json.loads(capsys.readouterr().out)
     assert report["matcher"].startswith("sealsync") and report["thresholds"]["review"] == -3
     assert report["metrics"]["true_pairs"] > 0 and "seconds" in report
+
+
+def test_named_pairs_leave_out_pairs_without_the_same_name() -> None:
+    ivs = [
+        P.Interview("1", "p", "org-01", "김영철", "male", 1970, "ryanggang", 2005),
+        P.Interview("2", "p", "org-02", "김영철", "male", 1970, "ryanggang", 2005),
+        P.Interview("3", "q", "org-01", None, "female", 1980, "ryanggang", 2010,
+                    ("name_missing",)),
+        P.Interview("4", "q", "org-03", "박순희", "female", 1980, "ryanggang", 2010),
+        P.Interview("5", "r", "org-01", "박순희", "female", 1981, "ryanggang", 2010),
+        P.Interview("6", "r", "org-02", "박하늘", "female", 1981, "ryanggang", 2010,
+                    ("name_changed",)),
+    ]  # fmt: skip
+    truth = P.pairs_truth(ivs)
+    got = evaluate.named_pairs({_p("1", "2")}, {_p("3", "4")}, truth, ivs)
+    assert got == {"pairs": 1, "auto_recall": 1.0, "combined_recall": 1.0}
+    assert evaluate.named_pairs(set(), set(), truth, ivs)["combined_recall"] == 0.0
