@@ -26,7 +26,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "syncserver" / "respondents" / "
 def test_the_shipped_weights() -> None:
     w = default_weights()
     assert (w.version, w.token_version) == (1, 1)
-    assert "estimate.py" in w.source and "seed 2" in w.source
+    assert "estimate.py" in w.source and "--seeds 2 5 6" in w.source  # not the test seeds
     assert w.thresholds.review < w.thresholds.auto_link
     # agreement is evidence for, disagreement against, a missing answer neither
     assert w.name.exact.bits > 10 and w.name.different.bits < -5
