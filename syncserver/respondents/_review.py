@@ -120,9 +120,9 @@ def get_candidate(project: Project, candidate_id: int) -> Candidate:
     return _candidate(row)
 
 
-def _respondent_row(conn: sqlite3.Connection, record: uuid.UUID) -> tuple[bytes, int]:
+def _cluster(conn: sqlite3.Connection, record: uuid.UUID) -> bytes:
     row = conn.execute(
-        "SELECT cluster_id, seq FROM respondents WHERE record_id = ?", (record.bytes,)
+        "SELECT cluster_id FROM respondents WHERE record_id = ?", (record.bytes,)
     ).fetchone()
     if row is None:
         raise NotFound(
@@ -130,7 +130,7 @@ def _respondent_row(conn: sqlite3.Connection, record: uuid.UUID) -> tuple[bytes,
             hint="check the id with `syncserver records show`; records of forms without"
             " identity questions are matched after `syncserver respondents rebuild`",
         )
-    return bytes(row[0]), int(row[1])
+    return bytes(row[0])
 
 
 def link(
@@ -148,8 +148,8 @@ def link(
     at = _ms(now)
 
     def tx(conn: sqlite3.Connection) -> uuid.UUID:
-        ca, _ = _respondent_row(conn, a)
-        cb, _ = _respondent_row(conn, b)
+        ca = _cluster(conn, a)
+        cb = _cluster(conn, b)
         if ca == cb:
             raise ReviewConflict(
                 "these interviews are already one respondent",
@@ -165,23 +165,11 @@ def link(
             " VALUES (?, ?, 'manual', ?, ?, ?, ?)",
             (x, y, score, levels, at, actor),
         )
-        conn.execute(
-            "INSERT INTO respondent_candidates (a, b, state, created_ms, decided_ms, decided_by)"
-            " VALUES (?, ?, 'linked', ?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET"
-            " state = 'linked', decided_ms = excluded.decided_ms,"
-            " decided_by = excluded.decided_by",
-            (x, y, at, at, actor),
-        )
+        st.decide(conn, x, y, "linked", now_ms=at, by=actor)
         clusters = st.recluster(conn, [a.bytes])
-        members = {r for r, cl in clusters.items() if cl == clusters[a.bytes]}
-        # a person's link overrides earlier "different people" decisions between them
-        conn.execute(
-            "UPDATE respondent_candidates SET state = 'settled', decided_ms = ?,"
-            " decided_by = ? WHERE state = 'distinct' AND a IN"
-            f" ({','.join('?' * len(members))}) AND b IN ({','.join('?' * len(members))})",
-            [at, actor, *sorted(members), *sorted(members)],
-        )
-        st.settle_within(conn, members, now_ms=at, by=actor)
+        # open items within the merged cluster are moot, and earlier "different people"
+        # decisions between its interviews are overridden by this later one
+        st.settle_within(conn, set(clusters), now_ms=at, by=actor, states=("open", "distinct"))
         cluster = _u(clusters[a.bytes])
         append(
             conn,
@@ -214,21 +202,14 @@ def mark_distinct(
     at = _ms(now)
 
     def tx(conn: sqlite3.Connection) -> None:
-        ca, _ = _respondent_row(conn, a)
-        cb, _ = _respondent_row(conn, b)
+        ca = _cluster(conn, a)
+        cb = _cluster(conn, b)
         if ca == cb:
             raise ReviewConflict(
                 "these interviews are linked as one respondent",
                 hint=f"take one out first: `syncserver respondents unlink {a}`",
             )
-        x, y = st.ordered(a.bytes, b.bytes)
-        conn.execute(
-            "INSERT INTO respondent_candidates (a, b, state, created_ms, decided_ms, decided_by)"
-            " VALUES (?, ?, 'distinct', ?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET"
-            " state = 'distinct', decided_ms = excluded.decided_ms,"
-            " decided_by = excluded.decided_by",
-            (x, y, at, at, actor),
-        )
+        st.decide(conn, *st.ordered(a.bytes, b.bytes), "distinct", now_ms=at, by=actor)
         append(
             conn,
             AuditEntry(
@@ -252,7 +233,7 @@ def unlink(
     at = _ms(now)
 
     def tx(conn: sqlite3.Connection) -> tuple[uuid.UUID, uuid.UUID]:
-        old, _ = _respondent_row(conn, record)
+        old = _cluster(conn, record)
         links = st.active_links(conn, record.bytes)
         if not links:
             raise ReviewConflict(
@@ -265,14 +246,7 @@ def unlink(
             [(at, actor, i) for i, _, _ in links],
         )
         for other in sorted(others):
-            x, y = st.ordered(record.bytes, other)
-            conn.execute(
-                "INSERT INTO respondent_candidates (a, b, state, created_ms, decided_ms,"
-                " decided_by) VALUES (?, ?, 'distinct', ?, ?, ?) ON CONFLICT (a, b) DO UPDATE"
-                " SET state = 'distinct', decided_ms = excluded.decided_ms,"
-                " decided_by = excluded.decided_by",
-                (x, y, at, at, actor),
-            )
+            st.decide(conn, *st.ordered(record.bytes, other), "distinct", now_ms=at, by=actor)
         clusters = st.recluster(conn, [record.bytes, *others])
         now_cluster = _u(clusters[record.bytes])
         append(

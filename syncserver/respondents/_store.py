@@ -23,6 +23,7 @@ __all__ = [
     "active_links",
     "cluster_members",
     "count_postings",
+    "decide",
     "distinct_between",
     "fetch_rows",
     "max_seq",
@@ -222,16 +223,35 @@ def recluster(conn: sqlite3.Connection, seeds: Iterable[bytes]) -> dict[bytes, b
     return out
 
 
-def settle_within(
-    conn: sqlite3.Connection, members: Collection[bytes], *, now_ms: int, by: str
+def decide(
+    conn: sqlite3.Connection, x: bytes, y: bytes, state: str, *, now_ms: int, by: str
 ) -> None:
-    """Open review items whose two interviews are now one respondent are settled."""
+    """Record a person's decision on the pair ``x < y``: a new row, or the pair's row
+    (a review item, or an earlier decision) updated."""
+    conn.execute(
+        "INSERT INTO respondent_candidates (a, b, state, created_ms, decided_ms, decided_by)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET state = excluded.state,"
+        " decided_ms = excluded.decided_ms, decided_by = excluded.decided_by",
+        (x, y, state, now_ms, now_ms, by),
+    )
+
+
+def settle_within(
+    conn: sqlite3.Connection,
+    members: Collection[bytes],
+    *,
+    now_ms: int,
+    by: str,
+    states: tuple[str, ...] = ("open",),
+) -> None:
+    """Pairs in ``states`` whose two interviews are now one respondent become settled:
+    open review items, and with ``distinct`` too, decisions a later link overrode."""
     ms = sorted(members)
     if len(ms) < 2:
         return
     marks = _marks(len(ms))
     conn.execute(
         "UPDATE respondent_candidates SET state = 'settled', decided_ms = ?, decided_by = ?"
-        f" WHERE state = 'open' AND a IN ({marks}) AND b IN ({marks})",
-        [now_ms, by, *ms, *ms],
+        f" WHERE state IN ({_marks(len(states))}) AND a IN ({marks}) AND b IN ({marks})",
+        [now_ms, by, *states, *ms, *ms],
     )
