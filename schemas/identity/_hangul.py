@@ -3,12 +3,10 @@
 Syllable arithmetic (Unicode §3.12), the repair of stray jamo left by an input method
 that did not compose (§3.2), the initial-sound fold between North and South Korean
 spelling (§5), and the decomposition of syllables into compatibility jamo for
-similarity measures, through the ``jamo`` library.
+similarity measures.
 """
 
 from __future__ import annotations
-
-import jamo  # type: ignore[import-untyped]
 
 from ..errors import IdentityInputError
 
@@ -162,10 +160,24 @@ def fold_initial_sound(word: str) -> str:
     return compose(lead, vowel, tail) + word[1:]
 
 
+_COMPAT_LEAD = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+_COMPAT_VOWEL = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
+_COMPAT_TAIL = " ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"  # index 0: no final
+#: Every syllable to its compatibility jamo, for ``str.translate`` (11,172 entries).
+_TO_JAMO = {
+    _S_BASE + s: _COMPAT_LEAD[s // (_V_COUNT * _T_COUNT)]
+    + _COMPAT_VOWEL[(s % (_V_COUNT * _T_COUNT)) // _T_COUNT]
+    + _COMPAT_TAIL[s % _T_COUNT].strip()
+    for s in range(_S_LAST - _S_BASE + 1)
+}
+
+
 def to_jamo(syllables: str) -> str:
     """Hangul syllables as Hangul compatibility jamo, one per letter: 영철 → ㅇㅕㅇㅊㅓㄹ.
 
     Compatibility jamo (U+3131..U+318E) rather than conjoining jamo, so that no
-    normalising layer in between (a database, a JSON library) can recompose them.
+    normalising layer in between (a database, a JSON library) can recompose them. The
+    same as the ``jamo`` library's ``j2hcj(h2j(s))`` (a test checks every syllable), by
+    Unicode's syllable arithmetic in one table lookup; other characters are kept.
     """
-    return str(jamo.j2hcj(jamo.h2j(syllables)))
+    return syllables.translate(_TO_JAMO)

@@ -8,13 +8,14 @@ Nothing here stores or logs the name, and no error message contains it.
 
 from __future__ import annotations
 
+import functools
 from typing import Final, Literal
 
 import msgspec
 
 from ..errors import IdentityInputError
 from ._hangul import fold_initial_sound, to_jamo
-from ._romanize import consonants, romanize, skeleton
+from ._romanize import romanize, skeleton, skeleton_and_consonants
 from ._surnames import HANGUL_RANK, LATIN_SURNAMES, TWO_SYLLABLE_SURNAMES
 from ._text import Token, normalise, tokenize
 
@@ -137,12 +138,11 @@ def normalize_name(text: str) -> NormalizedName:
         script, (surname, given) = "mixed", _mixed_split(tokens)
 
     if surname.script == "hangul":
-        folded = fold_initial_sound(surname.text)
-        surname_folded: str | None = folded
-        surname_skeleton = skeleton(romanize(folded))
+        surname_folded: str | None = fold_initial_sound(surname.text)
+        surname_skeleton = _hangul_skeleton(surname_folded)
     elif surname.text in LATIN_SURNAMES:
         surname_folded = LATIN_SURNAMES[surname.text][0]
-        surname_skeleton = skeleton(romanize(surname_folded))
+        surname_skeleton = _hangul_skeleton(surname_folded)
     else:
         surname_folded, surname_skeleton = None, skeleton(surname.text)
 
@@ -151,6 +151,7 @@ def normalize_name(text: str) -> NormalizedName:
         given_jamo, given_rr = to_jamo(given_folded), romanize(given_folded)
     else:
         given_folded, given_jamo, given_rr = given.text, "", given.text
+    given_skeleton, given_consonants = skeleton_and_consonants(given_rr)
     return NormalizedName(
         version=NORMALISATION_VERSION,
         script=script,
@@ -158,6 +159,13 @@ def normalize_name(text: str) -> NormalizedName:
         surname_skeleton=surname_skeleton,
         given_folded=given_folded,
         given_jamo=given_jamo,
-        given_skeleton=skeleton(given_rr),
-        given_consonants=consonants(given_rr),
+        given_skeleton=given_skeleton,
+        given_consonants=given_consonants,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _hangul_skeleton(surname_folded: str) -> str:
+    """The skeleton of a folded Hangul surname's RR: a few hundred surnames in all, so
+    remembered (given names, personal as they are, are not kept)."""
+    return skeleton(romanize(surname_folded))

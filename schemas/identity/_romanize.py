@@ -10,6 +10,8 @@ passports and visas) to classes of sounds, so that "Yongchol", "Young-chul",
 
 from __future__ import annotations
 
+import re
+
 from ._hangul import decompose, is_syllable
 
 __all__ = ["consonants", "romanize", "skeleton"]
@@ -64,7 +66,6 @@ _UNITS: dict[str, tuple[str, ...]] = {
     "ss": ("s",), "sh": ("s",), "s": ("s",), "x": ("s",),
     "h": ("h",), "m": ("m",), "n": ("n",), "l": ("l",), "r": ("l",),
 }  # fmt: skip
-_LONGEST = max(len(k) for k in _UNITS)
 _VOWELS = frozenset({"a", "e", "i", "o", "y", "w"})
 _CONSONANTS = frozenset({"k", "t", "p", "j", "s", "h", "m", "n", "l", "ng"})
 _FRONT = frozenset("yi")
@@ -81,17 +82,18 @@ def _initial_sound(w: str) -> str:
     return w
 
 
+#: The spellings of §8.2, longest first: at each position the regular expression takes the
+#: first alternative that matches, which is the longest spelling there (every letter a-z
+#: is a spelling, so the whole string is read).
+_SPELLINGS = re.compile("|".join(sorted(_UNITS, key=lambda k: (-len(k), k))))
+_NOT_AZ = re.compile("[^a-z]+")
+
+
 def _units(text: str) -> list[str]:
-    w = _initial_sound("".join(c for c in text.lower() if "a" <= c <= "z"))
+    w = _initial_sound(_NOT_AZ.sub("", text.lower()))
     units: list[str] = []
-    i = 0
-    while i < len(w):
-        for size in range(min(_LONGEST, len(w) - i), 0, -1):
-            classes = _UNITS.get(w[i : i + size])
-            if classes is not None:
-                units.extend(classes)
-                i += size
-                break
+    for spelling in _SPELLINGS.findall(w):
+        units.extend(_UNITS[spelling])
     # §8.3: a silent h (not before a vowel or glide) is dropped ("Ahn", "Oh", "Bahk").
     units = [u for j, u in enumerate(units)
              if u != "h" or (j + 1 < len(units) and units[j + 1] in _VOWELS)]  # fmt: skip
@@ -124,3 +126,9 @@ def skeleton(text: str) -> str:
 def consonants(text: str) -> str:
     """The consonant classes of :func:`skeleton` (``text``), in order: a blocking key."""
     return "".join(u for u in _units(text) if u in _CONSONANTS)
+
+
+def skeleton_and_consonants(text: str) -> tuple[str, str]:
+    """(:func:`skeleton`, :func:`consonants`) of ``text``, reading it once."""
+    units = _units(text)
+    return "".join(units), "".join(u for u in units if u in _CONSONANTS)

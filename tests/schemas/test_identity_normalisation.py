@@ -29,6 +29,7 @@ from schemas.identity import (
     normalize_province,
     romanize,
     skeleton,
+    to_jamo,
 )
 from schemas.identity._surnames import SURNAMES
 
@@ -274,6 +275,13 @@ def test_skeleton_is_coarse_but_jamo_is_not() -> None:
 def test_paek_is_not_park_even_by_skeleton() -> None:
     assert n("Park Sung-min").surname_skeleton == "pak"
     assert n("Paek Sung-min").surname_skeleton == "pek"
+
+
+def test_to_jamo_agrees_with_the_jamo_library_on_every_syllable() -> None:
+    syllables = "".join(chr(c) for c in range(0xAC00, 0xD7A4))
+    assert len(syllables) == 11_172
+    assert to_jamo(syllables) == jamo.j2hcj(jamo.h2j(syllables))
+    assert to_jamo("김 x") == "ㄱㅣㅁ x"  # anything else is kept as it is
 
 
 def test_jamo_strings_grade_similarity() -> None:
