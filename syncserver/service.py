@@ -96,6 +96,7 @@ class Service:
                 matcher=self.matcher,
                 match=False,
             )
+            self.matching.note_activity()
             self.matching.submit(report.pending)
             report.pending = []
             if report.reasons:

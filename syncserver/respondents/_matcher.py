@@ -202,7 +202,7 @@ class Matcher:
                     continue  # already one respondent
                 mine = st.cluster_members(conn, my_cluster)
                 theirs = st.cluster_members(conn, cl)
-                if st.distinct_between(conn, mine, theirs):
+                if st.pair_between(conn, mine, theirs, "distinct"):
                     continue  # a person decided: never again, neither linked nor queued
                 reached = {s.record_id for s in ss}
                 auto = (
@@ -216,7 +216,7 @@ class Matcher:
                     self._link(conn, me, best, now_ms)
                     report.linked += 1
                     linked = True
-                else:
+                elif not st.pair_between(conn, mine, theirs, "open"):  # one item per pair
                     cid = self._queue(conn, me, best, now_ms)
                     if cid is not None:
                         report.queued += 1

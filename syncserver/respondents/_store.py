@@ -24,7 +24,7 @@ __all__ = [
     "cluster_members",
     "count_postings",
     "decide",
-    "distinct_between",
+    "pair_between",
     "fetch_rows",
     "max_seq",
     "ordered",
@@ -158,18 +158,19 @@ def cluster_members(conn: sqlite3.Connection, cluster_id: bytes) -> set[bytes]:
     }
 
 
-def distinct_between(
-    conn: sqlite3.Connection, xs: Collection[bytes], ys: Collection[bytes]
+def pair_between(
+    conn: sqlite3.Connection, xs: Collection[bytes], ys: Collection[bytes], state: str
 ) -> bool:
-    """True if a person decided that some x and some y are different people."""
+    """True if some x and some y form a pair in ``state``: ``distinct`` (a person decided
+    they are different people) or ``open`` (a review item already asks)."""
     if not xs or not ys:
         return False
     for chunk in _chunks(sorted(xs)):
         marks = _marks(len(chunk))
         for a, b in conn.execute(
-            "SELECT a, b FROM respondent_candidates WHERE state = 'distinct'"
+            "SELECT a, b FROM respondent_candidates WHERE state = ?"
             f" AND (a IN ({marks}) OR b IN ({marks}))",
-            [*chunk, *chunk],
+            [state, *chunk, *chunk],
         ):
             if (a in xs and b in ys) or (b in xs and a in ys):
                 return True

@@ -2,7 +2,10 @@
 (docs/spec/respondent-matching.md §6.3).
 
 One thread takes the interviews ingest has registered, in the order they were
-submitted, and matches them in batches. Their identity answers wait in memory only; if
+submitted, and matches them in batches. Matching yields to uploads: it starts a batch only
+when no upload has finished for ``quiet`` seconds, or when the oldest interview has
+waited ``max_delay`` seconds, so that under a burst of uploads the receipts come first
+and matching catches up after. Their identity answers wait in memory only; if
 the process stops first, or more than ``max_backlog`` wait, the interviews stay
 ``pending`` in the store and :func:`~._rebuild.match_pending` matches them at the next
 start. A failure is logged without any identity data, and the worker goes on.
@@ -12,7 +15,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -36,11 +41,16 @@ class MatchWorker:
         *,
         clock: Callable[[], datetime.datetime],
         max_backlog: int = 20_000,
+        quiet: float = 0.25,
+        max_delay: float = 30.0,
     ) -> None:
         self.matcher = matcher
         self.clock = clock
         self.max_backlog = max_backlog
-        self._todo: deque[Item] = deque()
+        self.quiet = quiet
+        self.max_delay = max_delay
+        self._last_activity = -math.inf
+        self._todo: deque[tuple[float, Item]] = deque()
         self._busy = 0
         self._closed = False
         self._cond = threading.Condition()
@@ -62,8 +72,13 @@ class MatchWorker:
                     "matching backlog full: %d interviews left pending until the next start",
                     len(items) - max(room, 0),
                 )
-            self._todo.extend(items[: max(room, 0)])
+            now = time.monotonic()
+            self._todo.extend((now, item) for item in items[: max(room, 0)])
             self._cond.notify()
+
+    def note_activity(self) -> None:
+        """An upload finished: matching waits until uploads pause (or ``max_delay``)."""
+        self._last_activity = time.monotonic()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is matched; False on timeout."""
@@ -77,13 +92,23 @@ class MatchWorker:
             self._cond.notify_all()
         self._thread.join(timeout)
 
+    def _yield_to_uploads(self) -> bool:
+        """True while matching should wait (call with the condition held)."""
+        if self._closed or not self._todo:
+            return False
+        now = time.monotonic()
+        return now - self._last_activity < self.quiet and now - self._todo[0][0] < self.max_delay
+
     def _run(self) -> None:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._todo or self._closed)
+                while self._yield_to_uploads():
+                    self._cond.wait(self.quiet)
                 if not self._todo:
                     return
-                batch = [self._todo.popleft() for _ in range(min(self.BATCH, len(self._todo)))]
+                n = min(self.BATCH, len(self._todo))
+                batch = [self._todo.popleft()[1] for _ in range(n)]
                 self._busy = len(batch)
             try:
                 self.matcher.match(batch, now=self.clock())

@@ -294,3 +294,23 @@ def test_no_table_or_file_of_the_store_holds_a_name_in_clear(env: Env) -> None:
                     assert form not in data, f"{path.name} holds a form of a synthetic name"
     finally:
         env.project.store.open()
+
+
+def test_matching_yields_to_uploads_but_not_for_ever(env: Env) -> None:
+    matcher = Matcher.for_project(env.project)
+    patient = MatchWorker(matcher, clock=lambda: NOW, quiet=0.5, max_delay=60)
+    patient.note_activity()  # an upload just finished
+    patient.submit(env.ingest([interview("독고세린", seed=1)], match=False).pending)
+    assert not patient.wait_idle(timeout=0.1)  # still waiting for uploads to pause
+    assert stats(env.project)["pending"] == 1
+    assert patient.wait_idle(timeout=30)  # they did: matched
+    assert stats(env.project)["pending"] == 0
+    patient.close()
+
+    busy = MatchWorker(matcher, clock=lambda: NOW, quiet=60, max_delay=0.2)
+    busy.note_activity()
+    busy.submit(env.ingest([interview("남궁하윤", seed=2)], match=False).pending)
+    busy.note_activity()  # uploads never pause, but the oldest waits at most max_delay
+    assert busy.wait_idle(timeout=30)
+    assert stats(env.project)["pending"] == 0
+    busy.close()
