@@ -92,19 +92,21 @@ class MatchWorker:
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def _yield_to_uploads(self) -> bool:
-        """True while matching should wait (call with the condition held)."""
+    def _yield_to_uploads(self) -> float:
+        """Seconds matching should still wait for uploads (call with the condition held)."""
         if self._closed or not self._todo:
-            return False
+            return 0.0
         now = time.monotonic()
-        return now - self._last_activity < self.quiet and now - self._todo[0][0] < self.max_delay
+        quiet_in = self._last_activity + self.quiet - now
+        overdue_in = self._todo[0][0] + self.max_delay - now
+        return max(0.0, min(quiet_in, overdue_in))
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._todo or self._closed)
-                while self._yield_to_uploads():
-                    self._cond.wait(self.quiet)
+                while (wait := self._yield_to_uploads()) > 0:
+                    self._cond.wait(wait)
                 if not self._todo:
                     return
                 n = min(self.BATCH, len(self._todo))
