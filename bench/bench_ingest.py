@@ -335,6 +335,7 @@ def stages_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             t4 = time.perf_counter()
             service._receipt(bid, sha, len(data), index, NOW)
             t5 = time.perf_counter()
+            service.matching.note_activity()  # as the service does: matching waits
             service.matching.submit(report.pending)
             times["area"] += t2 - t
             times["persist"] += t3 - t2

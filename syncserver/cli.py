@@ -275,12 +275,13 @@ def _quarantine_show(args: argparse.Namespace) -> int:
 
 
 def _quarantine_release(args: argparse.Namespace) -> int:
-    from .forms import FormCache
+    from ._prepare import Preparer
     from .review import release
     from .uploads import UploadArea
 
     with _opened(args) as project:
-        r = release(project, UploadArea(project.config.root), FormCache(), args.id, now=_now())
+        area, preparer = UploadArea(project.config.root), Preparer.for_project(project)
+        r = release(project, area, preparer, args.id, now=_now())
     print(
         f"released item {args.id}: bundle {r.bundle_id} ingested again: {r.accepted} accepted, "
         f"{r.quarantined} back in quarantine"

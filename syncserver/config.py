@@ -40,6 +40,8 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: _PORT = 8443
     tls_cert: str = ""
     tls_key: str = ""
+    #: Worker processes that open and validate bundles: -1 one per core, 0 none.
+    ingest_processes: Annotated[int, msgspec.Meta(ge=-1, le=64)] = -1
 
 
 class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -126,7 +128,9 @@ def render_config(config: Config) -> str:
         "[server]\n"
         f'host = "{s.host}"\nport = {s.port}\n'
         f'tls_cert = "{s.tls_cert}"  # PEM file; with tls_key, serve HTTPS\n'
-        f'tls_key = "{s.tls_key}"\n\n'
+        f'tls_key = "{s.tls_key}"\n'
+        f"ingest_processes = {s.ingest_processes}"
+        "  # worker processes opening bundles: -1 one per core, 0 none\n\n"
         "[limits]\n"
         f"max_bundle_bytes = {lim.max_bundle_bytes}\nmax_chunk_bytes = {lim.max_chunk_bytes}\n"
         f"uploads_per_device = {lim.uploads_per_device}\n"

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
-import threading
 from dataclasses import dataclass
 
 import msgspec
 
-from schemas.survey import Form, Validator, form_digest
+from schemas.survey import Form, form_digest
 
 from .audit import AuditEntry, append
 from .errors import SyncServerError
 from .project import Project
-from .respondents import identity_roles
-from .sensitive import SensitivePlan, sensitive_plan
-from .store import SqliteStore
 
 __all__ = [
-    "CompiledForm",
-    "FormCache",
     "FormConflict",
     "PublishedForm",
     "list_forms",
@@ -94,43 +88,3 @@ def list_forms(project: Project) -> list[PublishedForm]:
         PublishedForm(r[0], r[1], r[2], datetime.datetime.fromtimestamp(r[3] / 1000, datetime.UTC))
         for r in rows
     ]
-
-
-@dataclass(frozen=True)
-class CompiledForm:
-    """A published form, ready for ingest: its validator, its sensitive-field plan and
-    its identity roles (role → question name)."""
-
-    form: Form
-    validator: Validator
-    sensitive: SensitivePlan
-    identity: dict[str, str]
-
-
-class FormCache:
-    """Compiled forms by (form id, version). A cached version is answered without touching
-    the store (ingest asks once per record); a version not yet published is asked for
-    again each time, since it may be published later."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, int], CompiledForm] = {}
-
-    def get(self, store: SqliteStore, form_id: str, version: int) -> CompiledForm | None:
-        key = (form_id, version)
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        row = store.read_sync(
-            lambda c: c.execute(
-                "SELECT document FROM forms WHERE form_id = ? AND version = ?", key
-            ).fetchone()
-        )
-        if row is None:
-            return None
-        form = msgspec.msgpack.decode(row[0], type=Form)
-        entry = CompiledForm(form, Validator(form), sensitive_plan(form), identity_roles(form))
-        with self._lock:
-            self._cache[key] = entry
-        return entry

@@ -29,30 +29,16 @@ import datetime
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Literal, Protocol
 
-import msgspec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from schemas.bundle import DirectorySink, open_bundle
-from schemas.errors import BundleInvalid
-from schemas.wire import Record
-
+from ._prepare import Prepared, PreparedRecord
 from .audit import AuditEntry, Kind, append
-from .forms import FormCache
 from .project import Project
-from .respondents import (
-    IdentityAnswers,
-    Matcher,
-    StoredTokens,
-    identity_answers,
-    register,
-    stored_tokens,
-)
-from .sensitive import seal, split
+from .respondents import IdentityAnswers, Matcher, register
 from .uploads import UploadArea
 
-__all__ = ["IngestReport", "ingest_bundle", "persist_upload", "recover"]
+__all__ = ["IngestReport", "Preparing", "ingest_bundle", "persist_upload", "recover"]
 
 
 def _ms(t: datetime.datetime) -> int:
@@ -130,28 +116,18 @@ def persist_upload(
     return result
 
 
-@dataclass
-class _Valid:
-    record: Record
-    sha256: bytes
-    plain: bytes
-    sealed: bytes | None
-    identity: IdentityAnswers
-    tokens: StoredTokens
-    postings: tuple[bytes, ...]
-
-
 def ingest_bundle(
     project: Project,
     area: UploadArea,
-    forms: FormCache,
+    preparer: Preparing,
     bundle_id: uuid.UUID,
     *,
     now: datetime.datetime,
     matcher: Matcher | None = None,
     match: bool = True,
 ) -> IngestReport:
-    """Steps 2-5 for one persisted bundle. Safe to run again (recovery). With
+    """Steps 2-5 for one persisted bundle. Safe to run again (recovery). Steps 2 and 3
+    are ``preparer``'s (:mod:`._prepare`: in this thread, or in worker processes). With
     ``match=False`` step 5 is left to the caller, with ``report.pending``."""
     matcher = matcher or Matcher.for_project(project)
     report = IngestReport(bundle_id)
@@ -168,26 +144,10 @@ def ingest_bundle(
         report.state = state
         return report
 
-    def device_key(device_id: uuid.UUID) -> Any:
-        r = project.store.read_sync(
-            lambda c: c.execute(
-                "SELECT public_key FROM devices WHERE device_id = ?", (device_id.bytes,)
-            ).fetchone()
-        )
-        return None if r is None else Ed25519PublicKey.from_public_bytes(r[0])
-
-    sink = DirectorySink(project.config.root / "attachments")
-    try:
-        with area.blob(sha).open("rb") as f:
-            opened = open_bundle(
-                f, recipient=project.identity.recipient, device_keys=device_key, sink=sink
-            )
-    except BundleInvalid as e:
-        return _quarantine_bundle(
-            project, bundle_id, f"bundle could not be opened: {e.reason.value}", now, report
-        )
-
-    if opened.header.bundle_id != bundle_id:
+    prepared = preparer.prepare(area.blob(sha))
+    if prepared.reason is not None:
+        return _quarantine_bundle(project, bundle_id, prepared.reason, now, report)
+    if prepared.bundle_id != bundle_id:
         return _quarantine_bundle(
             project,
             bundle_id,
@@ -195,12 +155,13 @@ def ingest_bundle(
             now,
             report,
         )
-    m = opened.manifest
+    assert prepared.device_id is not None
+    device_id = prepared.device_id
     dev = project.store.read_sync(
         lambda c: c.execute(
             "SELECT revoked_ms, not_after_ms, last_seq, last_bundle FROM devices"
             " WHERE device_id = ?",
-            (m.device_id.bytes,),
+            (device_id.bytes,),
         ).fetchone()
     )
     revoked_ms, not_after_ms, last_seq, last_bundle = dev
@@ -210,35 +171,7 @@ def ingest_bundle(
         return _quarantine_bundle(
             project, bundle_id, "the sealing device's certificate had expired", now, report
         )
-
-    valid: list[_Valid] = []
-    bad: list[tuple[Record, str, bytes | None]] = []
-    entries = {(e.record_id, e.version): e for e in m.records}
-    for rec in opened.records:
-        compiled = forms.get(project.store, rec.form_id, rec.form_version)
-        if compiled is None:
-            bad.append((rec, f"form '{rec.form_id}' v{rec.form_version} is not published", None))
-            continue
-        problems = compiled.validator.validate(rec.answers, stopped_early=rec.stopped_early)
-        if problems:
-            bad.append((rec, "record does not satisfy its form", msgspec.msgpack.encode(problems)))
-            continue
-        entry_sha = entries[(rec.record_id, rec.version)].sha256
-        plain, secret = split(dict(rec.answers), compiled.sensitive)
-        stored = msgspec.structs.replace(rec, answers=plain)
-        who = identity_answers(compiled.identity, rec.answers)
-        tokens, postings = stored_tokens(matcher.key, who)
-        valid.append(
-            _Valid(
-                rec,
-                entry_sha,
-                msgspec.msgpack.encode(stored),
-                seal(project.identity.store_key, rec.record_id, rec.version, entry_sha, secret),
-                who,
-                tokens,
-                postings,
-            )
-        )
+    valid, bad = prepared.valid, prepared.bad
 
     def tx(conn: sqlite3.Connection) -> None:
         at = _ms(now)
@@ -262,7 +195,7 @@ def ingest_bundle(
             report.reasons.append(reason)
         report.pending.clear()  # a retried transaction starts again
         for v in valid:
-            kind, status = _merge(conn, v, bundle_id, m.device_id, at)
+            kind, status = _merge(conn, v, bundle_id, device_id, at)
             if kind == "duplicate":
                 report.duplicates += 1
                 continue
@@ -288,13 +221,13 @@ def ingest_bundle(
         conn.execute(
             "UPDATE bundles SET state = 'accepted' WHERE bundle_id = ?", (bundle_id.bytes,)
         )
-        gap = m.device_seq != last_seq + 1 or (
-            last_bundle is not None and m.prev_bundle_sha256 != last_bundle
+        gap = prepared.device_seq != last_seq + 1 or (
+            last_bundle is not None and prepared.prev_bundle_sha256 != last_bundle
         )
-        if m.device_seq > last_seq:
+        if prepared.device_seq > last_seq:
             conn.execute(
                 "UPDATE devices SET last_seq = ?, last_bundle = ? WHERE device_id = ?",
-                (m.device_seq, opened.sha256, m.device_id.bytes),
+                (prepared.device_seq, prepared.sha256, device_id.bytes),
             )
         append(
             conn,
@@ -306,7 +239,7 @@ def ingest_bundle(
                 detail={
                     "records": len(valid),
                     "quarantined": len(bad),
-                    "device_seq": m.device_seq,
+                    "device_seq": prepared.device_seq,
                     "chain_gap": gap,
                 },
             ),
@@ -321,7 +254,11 @@ def ingest_bundle(
 
 
 def _merge(
-    conn: sqlite3.Connection, v: _Valid, bundle_id: uuid.UUID, device_id: uuid.UUID, at: int
+    conn: sqlite3.Connection,
+    v: PreparedRecord,
+    bundle_id: uuid.UUID,
+    device_id: uuid.UUID,
+    at: int,
 ) -> tuple[Kind | Literal["duplicate"], str]:
     """Merge one valid record; (what happened, the status it is stored with)."""
     rid = v.record.record_id.bytes
@@ -397,7 +334,7 @@ def _quarantine_bundle(
 def recover(
     project: Project,
     area: UploadArea,
-    forms: FormCache,
+    preparer: Preparing,
     *,
     now: datetime.datetime,
     matcher: Matcher | None = None,
@@ -410,6 +347,12 @@ def recover(
     )
     matcher = matcher or Matcher.for_project(project)
     return [
-        ingest_bundle(project, area, forms, uuid.UUID(bytes=r[0]), now=now, matcher=matcher)
+        ingest_bundle(project, area, preparer, uuid.UUID(bytes=r[0]), now=now, matcher=matcher)
         for r in rows
     ]
+
+
+class Preparing(Protocol):
+    """A :class:`~._prepare.Preparer` or a :class:`~._prepare.PreparerPool`."""
+
+    def prepare(self, blob: Path) -> Prepared: ...

@@ -21,8 +21,7 @@ from schemas.wire import Record
 
 from .audit import AuditEntry, append
 from .errors import NotFound, UploadConflict
-from .forms import FormCache
-from .ingest import IngestReport, ingest_bundle
+from .ingest import IngestReport, Preparing, ingest_bundle
 from .project import Project
 from .sensitive import join, open_sealed
 from .uploads import UploadArea
@@ -86,7 +85,7 @@ def list_quarantine(project: Project, *, include_released: bool = False) -> list
 
 
 def release(
-    project: Project, area: UploadArea, forms: FormCache, item_id: int, *, now: datetime.datetime
+    project: Project, area: UploadArea, preparer: Preparing, item_id: int, *, now: datetime.datetime
 ) -> IngestReport:
     """Release a quarantined item: its bundle is ingested again. What still fails goes
     back to quarantine as a new item; what now passes is merged."""
@@ -115,7 +114,7 @@ def release(
         return bundle_id
 
     bundle_id = project.store.write_sync(tx)
-    return ingest_bundle(project, area, forms, bundle_id, now=now)
+    return ingest_bundle(project, area, preparer, bundle_id, now=now)
 
 
 @dataclass(frozen=True)

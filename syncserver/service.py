@@ -1,9 +1,10 @@
 """The running service: what the HTTP handlers call (docs/spec/api-v1.md §4–§5).
 
-:class:`Service` holds the project, the upload area, the compiled forms and the audit
+:class:`Service` holds the project, the upload area, the ingest workers and the audit
 log, and turns a completed upload into a receipt: persist durably, ingest, then sign a
-receipt that proves the ``upload`` entry is in the log. CPU-heavy and blocking steps run
-in worker threads; the store serializes writes in its own writer thread.
+receipt that proves the ``upload`` entry is in the log. Opening and validating bundles
+run in worker processes (``_prepare``), other blocking steps in threads; the store
+serializes writes in its own writer thread.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import msgspec
 
 from schemas.wire import Receipt, ReceiptBody, sign_receipt
 
+from ._prepare import pool_for_project
 from .auditlog import AuditLog
-from .forms import FormCache
 from .ingest import IngestReport, ingest_bundle, persist_upload, recover
 from .project import Project
 from .respondents import Matcher, match_pending
@@ -41,7 +42,7 @@ class Service:
     ) -> None:
         self.project = project
         self.area = UploadArea(project.config.root)
-        self.forms = FormCache()
+        self.preparers = pool_for_project(project)
         self.log = AuditLog(project)
         self.matcher = Matcher.for_project(project)
         self.matching = MatchWorker(self.matcher, clock=clock or _utcnow)
@@ -50,7 +51,7 @@ class Service:
     def recover(self, now: datetime.datetime) -> list[IngestReport]:
         """At start-up: finish ingesting whatever was persisted before a crash, and
         match the respondents a crash left pending."""
-        reports = recover(self.project, self.area, self.forms, now=now, matcher=self.matcher)
+        reports = recover(self.project, self.area, self.preparers, now=now, matcher=self.matcher)
         for r in reports:
             log.info("recovered bundle %s: %s", r.bundle_id, r.state)
         matched = match_pending(self.project, self.matcher, now=now)
@@ -60,8 +61,9 @@ class Service:
         return reports
 
     def close(self) -> None:
-        """Stop the background matcher after what is waiting (call before closing the
-        store)."""
+        """Stop the ingest workers, and the background matcher after what is waiting
+        (call before closing the store)."""
+        self.preparers.close()
         self.matching.close()
 
     async def complete_upload(
@@ -90,7 +92,7 @@ class Service:
                 ingest_bundle,
                 self.project,
                 self.area,
-                self.forms,
+                self.preparers,
                 bundle_id,
                 now=now,
                 matcher=self.matcher,

@@ -18,8 +18,9 @@ from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from schemas.wire import Record
 from syncserver import devices
+from syncserver._prepare import Preparer
 from syncserver.audit import AuditEntry, decode_entry
-from syncserver.forms import FormCache, publish_form
+from syncserver.forms import publish_form
 from syncserver.ingest import IngestReport, ingest_bundle, persist_upload
 from syncserver.project import Project
 from syncserver.uploads import UploadArea
@@ -33,7 +34,7 @@ class Env:
 
     project: Project
     area: UploadArea
-    forms: FormCache
+    preparer: Preparer
     key: Any
     device: uuid.UUID
     seq: int = 0
@@ -45,7 +46,8 @@ class Env:
         key, req = device_request()
         resp = devices.enroll(project, req, how="file", now=NOW)
         device = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
-        return cls(project, UploadArea(project.config.root), FormCache(), key, device)
+        area, preparer = UploadArea(project.config.root), Preparer.for_project(project)
+        return cls(project, area, preparer, key, device)
 
     def ingest(self, records: list[Record], *, match: bool = True) -> IngestReport:
         self.seq += 1
@@ -54,7 +56,7 @@ class Env:
         bid = read_header(io.BytesIO(data)).bundle_id
         self.area.append(bid, 0, data, len(data))
         persist_upload(self.project, self.area, bid, self.device, len(data), self.prev, now=NOW)
-        return ingest_bundle(self.project, self.area, self.forms, bid, now=NOW, match=match)
+        return ingest_bundle(self.project, self.area, self.preparer, bid, now=NOW, match=match)
 
     def audit(self, kind: str) -> list[AuditEntry]:
         rows = self.project.store.read_sync(

@@ -29,10 +29,11 @@ from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from schemas.tlog import NoteVerifier, root_from_leaves
 from syncserver import devices
+from syncserver._prepare import Preparer
 from syncserver.auditlog import AuditLog
 from syncserver.cli import _project_options
 from syncserver.errors import ProjectMissing, StoreError, SyncServerError
-from syncserver.forms import FormCache, publish_form
+from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload
 from syncserver.project import Project, init_project
 from syncserver.service import Service
@@ -100,7 +101,7 @@ def log(project: Project) -> Log:
     checkpoint()
     key, dev = enroll(project)
     checkpoint()
-    area, forms = UploadArea(project.config.root), FormCache()
+    area, forms = UploadArea(project.config.root), Preparer.for_project(project)
     prev, bundles = bytes(32), []
     for seq in (1, 2, 3):
         at = NOW + seq * HOUR

@@ -121,7 +121,7 @@ def test_quarantine_release_records_review_through_the_cli(
     from schemas.forms import shipped_form
     from schemas.survey.synth import synthesize
     from syncserver import devices
-    from syncserver.forms import FormCache
+    from syncserver._prepare import Preparer
     from syncserver.identity import Secret
     from syncserver.ingest import ingest_bundle, persist_upload
     from syncserver.project import open_project
@@ -140,7 +140,7 @@ def test_quarantine_release_records_review_through_the_cli(
         area = UploadArea(project.config.root)
         area.append(bid, 0, data, len(data))
         persist_upload(project, area, bid, dev, len(data), hashlib.sha256(data).digest(), now=NOW)
-        ingest_bundle(project, area, FormCache(), bid, now=NOW)
+        ingest_bundle(project, area, Preparer.for_project(project), bid, now=NOW)
     finally:
         project.close()
     capsys.readouterr()

@@ -12,7 +12,7 @@ import random
 import stat
 import tracemalloc
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,12 @@ from schemas.survey import ANSWER_TYPES, Form, load_form
 from schemas.survey.synth import synthesize
 from schemas.wire import Record, encode_record
 from syncserver import cli, devices
+from syncserver._prepare import Preparer
 from syncserver.audit import AuditEntry, decode_entry
 from syncserver.cli_export import SENSITIVE_WARNING, register
 from syncserver.errors import BadRequest, NotFound
 from syncserver.export import REDACTED, ExportRefused, ExportReport, export_form
-from syncserver.forms import FormCache, publish_form
+from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload
 from syncserver.project import Project
 from syncserver.sensitive import seal, sensitive_plan, split
@@ -61,7 +62,6 @@ class Env:
     key: Ed25519PrivateKey
     dev: uuid.UUID
     area: UploadArea
-    forms: FormCache = field(default_factory=FormCache)
     seq: int = 0
     prev: bytes = bytes(32)
 
@@ -72,7 +72,8 @@ class Env:
         bid = read_header(io.BytesIO(data)).bundle_id
         self.area.append(bid, 0, data, len(data))
         persist_upload(self.project, self.area, bid, self.dev, len(data), self.prev, now=NOW)
-        report = ingest_bundle(self.project, self.area, self.forms, bid, now=NOW)
+        preparer = Preparer.for_project(self.project)
+        report = ingest_bundle(self.project, self.area, preparer, bid, now=NOW)
         assert (report.state, report.quarantined) == ("accepted", 0), report.reasons
 
 

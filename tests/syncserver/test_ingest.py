@@ -15,8 +15,9 @@ from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from syncserver import devices
+from syncserver._prepare import Preparer
 from syncserver.audit import decode_entry
-from syncserver.forms import FormCache, publish_form
+from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload, recover
 from syncserver.project import Project
 from syncserver.sensitive import open_sealed
@@ -32,7 +33,8 @@ def env(project: Project):  # type: ignore[no-untyped-def]
     key, req = device_request()
     resp = devices.enroll(project, req, how="file", now=NOW)
     device_id = msgspec.msgpack.decode(resp.certificate.body)["device_id"]
-    return project, UploadArea(project.config.root), FormCache(), key, uuid.UUID(bytes=device_id)
+    preparer = Preparer.for_project(project)
+    return project, UploadArea(project.config.root), preparer, key, uuid.UUID(bytes=device_id)
 
 
 def upload(project, area, device_id, data: bytes):  # type: ignore[no-untyped-def]
@@ -214,7 +216,7 @@ def test_expired_device_bundle_goes_to_quarantine(project: Project) -> None:
     days = project.config.devices.certificate_days
     resp = devices.enroll(project, req, how="file", now=NOW - datetime.timedelta(days=days + 1))
     dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
-    area, forms = UploadArea(project.config.root), FormCache()
+    area, forms = UploadArea(project.config.root), Preparer.for_project(project)
     r = ingest_bundle(
         project,
         area,
@@ -270,7 +272,7 @@ def test_every_vector_through_ingest(tmp_path) -> None:  # type: ignore[no-untyp
                 )
             else:
                 continue  # an empty upload is refused at the API (size >= 1)
-            report = ingest_bundle(p, area, FormCache(), bid, now=NOW)
+            report = ingest_bundle(p, area, Preparer.for_project(p), bid, now=NOW)
             if v["expect"] == "success":
                 # opens; its records name a form this project never published
                 assert report.state == "accepted", v["name"]

@@ -15,9 +15,10 @@ from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from syncserver import devices
+from syncserver._prepare import Preparer
 from syncserver.audit import decode_entry
 from syncserver.errors import NotFound, UploadConflict
-from syncserver.forms import FormCache, publish_form
+from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload
 from syncserver.project import Project
 from syncserver.review import (
@@ -39,7 +40,7 @@ def env(project: Project):  # type: ignore[no-untyped-def]
     key, req = device_request()
     resp = devices.enroll(project, req, how="file", now=NOW)
     dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
-    return project, UploadArea(project.config.root), FormCache(), key, dev
+    return project, UploadArea(project.config.root), Preparer.for_project(project), key, dev
 
 
 def answers(seed: int) -> dict:  # type: ignore[type-arg]
