@@ -149,7 +149,7 @@ async def _upload_all(device: dict[str, Any], base: str, bundles: list[bytes]) -
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = SyncClient(session, base, uuid.UUID(device["id"]), key, pins)
-        start = time.time()
+        start, cpu = time.time(), time.process_time()
         for data in bundles:
             t = time.perf_counter()
             try:
@@ -158,8 +158,24 @@ async def _upload_all(device: dict[str, Any], base: str, bundles: list[bytes]) -
                 failures += 1
                 continue
             latencies.append(time.perf_counter() - t)
-        end = time.time()
-    return {"start": start, "end": end, "latencies": latencies, "failures": failures}
+        end, cpu = time.time(), time.process_time() - cpu
+    return {"start": start, "end": end, "cpu": cpu, "latencies": latencies, "failures": failures}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its children now alive."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def http_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -240,14 +256,16 @@ def http_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         for _ in procs:
             ready.acquire()
         seal_s = time.perf_counter() - t_seal
+        cpu_before = _cpu_seconds(server.pid)
         go.set()
         got = [results.get(timeout=600) for _ in procs]
+        server_cpu = _cpu_seconds(server.pid) - cpu_before
         for p in procs:
             p.join()
     finally:
         server.send_signal(signal.SIGINT)
         try:
-            server.wait(timeout=60)
+            server.wait(timeout=90)
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
@@ -280,6 +298,11 @@ def http_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             "max": round(lat[-1] * 1000, 1),
         },
         "respondents_pending_after": pending,
+        "cpu_s_while_uploading": {
+            "server_and_its_workers": round(server_cpu, 1),
+            "clients": round(sum(g["cpu"] for g in got), 1),
+            "server_ms_per_bundle": round(server_cpu / max(done, 1) * 1000, 1),
+        },
         "audit_entries": audit,
         "client_sealing_s": round(seal_s, 1),
     }
@@ -294,6 +317,7 @@ def stages_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     from schemas.forms import shipped_form
     from schemas.wire import EnrollmentRequest, sign_request
     from syncserver import devices
+    from syncserver._prepare import Preparer
     from syncserver.forms import publish_form
     from syncserver.identity import Secret
     from syncserver.ingest import ingest_bundle, persist_upload
@@ -319,6 +343,7 @@ def stages_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         sub = argparse.Namespace(**{**vars(args), "bundles": args.stages})
         bundles = _make_bundles(sub, device, 7)
         service = Service(project)
+        preparer = Preparer.for_project(project)  # in this process, this thread
         dev_id = uuid.UUID(device["id"])
         times: dict[str, float] = {"area": 0.0, "persist": 0.0, "ingest": 0.0, "receipt": 0.0}
         t_all = time.perf_counter()
@@ -330,7 +355,7 @@ def stages_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             t2 = time.perf_counter()
             index = persist_upload(project, service.area, bid, dev_id, len(data), sha, now=NOW)
             t3 = time.perf_counter()
-            report = ingest_bundle(project, service.area, service.forms, bid, now=NOW,
+            report = ingest_bundle(project, service.area, preparer, bid, now=NOW,
                                    matcher=service.matcher, match=False)  # fmt: skip
             t4 = time.perf_counter()
             service._receipt(bid, sha, len(data), index, NOW)
