@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck vectors clean
+.PHONY: demo test bench fuzz lint typecheck vectors clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,16 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check schemas collector syncserver tests scripts bench
 	$(BIN)/mypy schemas syncserver collector
 	$(BIN)/python -m pytest -q
+
+# Benchmarks (not tests): each script leaves bench/results/<name>.json, and
+# bench/report.py renders them all into docs/performance.md. Takes about 15 minutes.
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/run_all.py
+
+# The longer fuzzing runs; their counts go to bench/results/fuzz.json and the page.
+fuzz: $(VENV)/.installed-test
+	$(BIN)/python bench/fuzz.py
+	$(BIN)/python bench/report.py
 
 vectors: $(VENV)/.installed-test
 	$(BIN)/python tests/vectors/generate_bundle_vectors.py
