@@ -35,6 +35,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -257,9 +258,32 @@ def http_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             ready.acquire()
         seal_s = time.perf_counter() - t_seal
         cpu_before = _cpu_seconds(server.pid)
+        spy = None
+        if args.profile:  # py-spy on the server's main process while it serves the uploads
+            spy = subprocess.Popen(
+                [
+                    shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-p",
+                    str(server.pid),
+                    "-o",
+                    args.profile,
+                    "--format",
+                    "raw",
+                    "-r",
+                    "250",
+                    "--nonblocking",
+                ],  # fmt: skip
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)
         go.set()
         got = [results.get(timeout=600) for _ in procs]
         server_cpu = _cpu_seconds(server.pid) - cpu_before
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         for p in procs:
             p.join()
     finally:
@@ -385,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundles", type=int, default=12, help="bundles per client")
     parser.add_argument("--records", type=int, default=50, help="records per bundle")
     parser.add_argument("--stages", type=int, default=60, help="bundles for part 2")
+    parser.add_argument(
+        "--profile", metavar="OUT", help="record the server's main process with py-spy (raw)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

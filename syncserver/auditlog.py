@@ -17,7 +17,7 @@ import time
 from .project import Project
 from .tlog import MemoryLeafStore, MerkleLog, sign_checkpoint, verifier_key
 
-__all__ = ["AuditLog"]
+__all__ = ["AuditLog", "store_checkpoint"]
 
 
 class AuditLog:
@@ -26,6 +26,7 @@ class AuditLog:
         self.origin = project.log_origin
         self._tree = MerkleLog(MemoryLeafStore())
         self._lock = threading.Lock()
+        self._last: tuple[int, bytes, str] | None = None  # the newest checkpoint signed
 
     @property
     def verifier_key(self) -> str:
@@ -49,18 +50,29 @@ class AuditLog:
 
     def checkpoint(self) -> tuple[int, bytes, str]:
         """(size, root, signed note) for the current tree; the note is stored."""
+        size, root, note = self._sign()
+        self.project.store.write_sync(lambda conn: store_checkpoint(conn, size, note))
+        return size, root, note
+
+    def covering(self, index: int) -> tuple[int, bytes, str]:
+        """A signed checkpoint whose tree holds entry ``index``: the newest one signed if
+        it does, else a new one. Under load, the receipts of one group commit share one
+        signature. Not stored: the caller stores it (:func:`store_checkpoint`) in the
+        transaction that stores what it hands out."""
+        with self._lock:
+            last = self._last
+        if last is not None and last[0] > index:
+            return last
+        return self._sign()
+
+    def _sign(self) -> tuple[int, bytes, str]:
         size = self.sync()
         with self._lock:
             root = self._tree.root(size)
         note = sign_checkpoint(self.origin, size, root, self.origin, self.project.identity.signing)
-
-        def tx(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR IGNORE INTO checkpoints (size, note, created_ms) VALUES (?, ?, ?)",
-                (size, note, int(time.time() * 1000)),
-            )
-
-        self.project.store.write_sync(tx)
+        with self._lock:
+            if self._last is None or size > self._last[0]:
+                self._last = (size, root, note)  # sizes only grow: receipts never go back
         return size, root, note
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
@@ -72,3 +84,11 @@ class AuditLog:
         self.sync()
         with self._lock:
             return self._tree.consistency_proof(size1, size2)
+
+
+def store_checkpoint(conn: sqlite3.Connection, size: int, note: str) -> None:
+    """Keep a signed checkpoint for auditors (once per size)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO checkpoints (size, note, created_ms) VALUES (?, ?, ?)",
+        (size, note, int(time.time() * 1000)),
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import sqlite3
 import uuid
 from collections.abc import Callable
 
@@ -20,7 +21,7 @@ import msgspec
 from schemas.wire import Receipt, ReceiptBody, sign_receipt
 
 from ._prepare import pool_for_project
-from .auditlog import AuditLog
+from .auditlog import AuditLog, store_checkpoint
 from .ingest import IngestReport, ingest_bundle, persist_upload, recover
 from .project import Project
 from .respondents import Matcher, match_pending
@@ -111,7 +112,7 @@ class Service:
     def _receipt(
         self, bundle_id: uuid.UUID, sha256: bytes, size: int, index: int, now: datetime.datetime
     ) -> Receipt:
-        size_, _root, note = self.log.checkpoint()
+        size_, _root, note = self.log.covering(index)
         entry = self.project.store.read_sync(
             lambda c: c.execute("SELECT entry FROM audit WHERE idx = ?", (index,)).fetchone()
         )[0]
@@ -127,9 +128,10 @@ class Service:
         )
         receipt = sign_receipt(body, self.project.identity.signing)
         raw = msgspec.msgpack.encode(receipt)
-        self.project.store.write_sync(
-            lambda c: c.execute(
-                "UPDATE bundles SET receipt = ? WHERE bundle_id = ?", (raw, bundle_id.bytes)
-            )
-        )
+
+        def tx(c: sqlite3.Connection) -> None:  # what a receipt proves is kept with it
+            store_checkpoint(c, size_, note)
+            c.execute("UPDATE bundles SET receipt = ? WHERE bundle_id = ?", (raw, bundle_id.bytes))
+
+        self.project.store.write_sync(tx)
         return receipt

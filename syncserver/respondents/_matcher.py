@@ -1,14 +1,15 @@
 """Matching new interviews against the store (docs/spec/respondent-matching.md §6-§8).
 
-:meth:`Matcher.match` takes interviews that ingest has registered (their tokens filed,
+:meth:`Matcher.match` takes interviews that ingest has registered (their tokens stored,
 state ``pending``) together with their identity answers, still in memory, and:
 
 1. builds each one's :class:`~._tokens.Probe` (the tokens of every nearby value);
 2. in one read: finds candidates through the postings, reads their tokens and the
    counts that say how common a value is, and scores every pair (§7);
-3. in one write: links automatically what clears the high threshold and every safety
-   rule (§8), queues the middle band for review, marks the interviews matched, and
-   appends an audit entry for every link and review item.
+3. in one write: files their postings (so that later interviews find them), links
+   automatically what clears the high threshold and every safety rule (§8), queues
+   the middle band for review, marks the interviews matched, and appends an audit
+   entry for every link and review item.
 
 Matching is serialized per process by a lock, and the write re-reads the clusters it
 changes, so concurrent ingests never link on a stale view. Nothing here reads an
@@ -114,6 +115,15 @@ class Matcher:
             )
         }
         postings = st.postings_of(conn, set().union(*(p.lookups for p in probes)))
+        # This batch's own interviews are filed only in the write below: they find one
+        # another through their postings here, as if already filed.
+        unfiled: dict[bytes, int] = {}
+        for p in probes:
+            seq = own.get(p.record_id.bytes)
+            if seq is not None:
+                for t in p.postings:
+                    postings.setdefault(t, []).append(seq)
+                    unfiled[t] = unfiled.get(t, 0) + 1
         wanted: list[set[int]] = []
         for p in probes:
             seqs: set[int] = set()
@@ -128,7 +138,8 @@ class Matcher:
         def count(token: bytes) -> int:
             c = counts.get(token)
             if c is None:
-                c = counts[token] = st.count_postings(conn, token, w.tf.count_cap)
+                filed = st.count_postings(conn, token, w.tf.count_cap)
+                c = counts[token] = min(filed + unfiled.get(token, 0), w.tf.count_cap)
             return c
 
         prior = w.prior.log2_odds(n)
@@ -175,6 +186,7 @@ class Matcher:
         report: MatchReport,
     ) -> None:
         w = self.weights
+        st.file_postings(conn, [probe.record_id.bytes for probe, _ in scored])
         for probe, kept in scored:
             me = probe.record_id.bytes
             if not conn.execute("SELECT 1 FROM respondents WHERE record_id = ?", (me,)).fetchone():

@@ -23,6 +23,7 @@ __all__ = [
     "active_links",
     "cluster_members",
     "count_postings",
+    "file_postings",
     "decide",
     "pair_between",
     "fetch_rows",
@@ -63,7 +64,8 @@ def register(
     """File the current identity tokens of ``record_id``: a new row for a new record;
     for a new version, the tokens replaced if they changed. True when the row needs
     matching (state ``pending``); an interview with nothing to match on is ``matched``
-    at once, alone in its cluster."""
+    at once, alone in its cluster. A pending interview's postings are filed when it is
+    matched (:func:`file_postings`); those of a replaced version go at once."""
     rid = record_id.bytes
     blob = _enc.encode(tokens)
     pending = tokens != StoredTokens()
@@ -95,11 +97,24 @@ def register(
             " WHERE seq = ?",
             (blob, b"".join(postings), TOKEN_VERSION, state, seq),
         )
-    conn.executemany(
-        "INSERT OR IGNORE INTO respondent_postings (token, seq) VALUES (?, ?)",
-        [(t, seq) for t in postings],
-    )
     return pending
+
+
+def file_postings(conn: sqlite3.Connection, record_ids: Collection[bytes]) -> None:
+    """File the postings of ``record_ids`` (their current tokens, as registered): from
+    now on other interviews find them. The matcher does this in its write, for a whole
+    batch sorted by token, rather than ingest for each record: postings are keyed by
+    pseudonyms, which are random, so every one lands on its own page of the index, and
+    filing them in the upload's transaction cost more than the rest of ingest (§6)."""
+    rows: list[tuple[bytes, int]] = []
+    for chunk in _chunks(list(record_ids)):
+        for seq, blob in conn.execute(
+            f"SELECT seq, postings FROM respondents WHERE record_id IN ({_marks(len(chunk))})",
+            chunk,
+        ):
+            rows += [(blob[i : i + TOKEN_BYTES], seq) for i in range(0, len(blob), TOKEN_BYTES)]
+    rows.sort()
+    conn.executemany("INSERT OR IGNORE INTO respondent_postings (token, seq) VALUES (?, ?)", rows)
 
 
 def postings_of(conn: sqlite3.Connection, tokens: Collection[bytes]) -> dict[bytes, list[int]]:
