@@ -6,6 +6,7 @@ Prints records/s for seal, open and validate (50-record bundles of synthetic
 escapee-interview responses, all in one process, one core), and the peak RSS of sealing
 and of opening a large attachment, each measured in a fresh child process. Compare with
 the targets in DESIGN.md (seal >= 20,000 records/s; 200 MB attachment in < 100 MB RSS).
+The figures go to bench/results/bundle.json (bench/_results.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import subprocess
 import sys
 import time
 import uuid
+
+from _results import save
 
 from schemas.bundle import DeviceKey, RecipientKey, open_bundle, seal_bundle
 from schemas.forms import shipped_form
@@ -182,7 +185,9 @@ def main() -> None:
         phase, path = args.child
         print(json.dumps(big_attachment(args.attachment_mb, path, phase)))
         return
-    print(json.dumps(throughput(args.records), indent=2))
+    figures = throughput(args.records)
+    print(json.dumps(figures, indent=2))
+    attachment: dict[str, float] = {"mb": args.attachment_mb}
     path = f"/tmp/sealsync-bench-{os.getpid()}.bundle"
     try:
         for phase in ("seal", "open"):
@@ -201,9 +206,19 @@ def main() -> None:
                 text=True,
             ).stdout
             print(json.dumps({"attachment_mb": args.attachment_mb, **json.loads(out)}))
+            attachment.update(json.loads(out))
     finally:
         if os.path.exists(path):
             os.unlink(path)
+    save(
+        "bundle",
+        {
+            "form": "escapee-interview v1 (shipped)",
+            "records_per_bundle": PER_BUNDLE,
+            **figures,
+            "attachment": attachment,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ interviews each, drawn from the same population so that they meet their duplicat
 times :meth:`syncserver.respondents.Matcher.match` for each: building the probes (the
 tokens of every nearby value), finding and scoring candidates, and the write transaction
 with links, review items and audit entries. Prints JSON with the median, p90 and worst
-milliseconds per bundle and the split between the stages. One process; DESIGN.md target:
-a 50-record bundle against a 100,000-respondent store in <= 200 ms.
+milliseconds per bundle and the split between the stages, and saves it to
+bench/results/match.json (bench/_results.py). One process; DESIGN.md target: a 50-record
+bundle against a 100,000-respondent store in <= 200 ms.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "dedup"))
 
 import harness  # noqa: E402
 import population  # noqa: E402
+from _results import save  # noqa: E402
 
 from syncserver.respondents import (  # noqa: E402
     Matcher,
@@ -77,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
 
                 store.write_sync(fill)
             build_s = time.perf_counter() - t0
-            size_mb = (Path(tmp) / "store.db").stat().st_size / 1e6
+            size_mb = sum(f.stat().st_size for f in Path(tmp).glob("store.db*")) / 1e6
 
             matcher = Matcher(store, key, weights)
             totals, probes_ms, linked, queued, compared = [], [], 0, 0, 0
+            each = []  # (ms, probes ms, candidates) per bundle
             for b in range(args.bundles):
                 chunk = interviews[args.store + b * args.batch : args.store + (b + 1) * args.batch]
                 items = [
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 linked += report.linked
                 queued += report.queued
                 compared += report.candidates
+                each.append((totals[-1], probes_ms[-1], report.candidates))
         finally:
             store.close()
 
@@ -122,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "probes_ms_median": round(statistics.median(probes_ms), 1),
         "candidates_per_bundle": round(compared / args.bundles),
+        "candidates_per_bundle_median": statistics.median(c for _, _, c in each),
+        "slowest_bundles": [
+            {"ms": round(ms, 1), "probes_ms": round(pr, 1), "candidates": c}
+            for ms, pr, c in sorted(each, reverse=True)[:3]
+        ],
         "linked": linked,
         "queued": queued,
         "target_ms": TARGET_MS,
@@ -129,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     json.dump(result, sys.stdout, indent=2)
     print()
+    result.pop("machine")
+    save("match", {"seed": args.seed, **result})
     return 0
 
 

@@ -8,6 +8,12 @@ signed checkpoint; the writer's append rate; and, for tree sizes 10^3 to 10^6, t
 time to produce and to verify an inclusion proof and a consistency proof. One process, one
 core. Compare with DESIGN.md (verify 1,000,000 entries <= 20 s; inclusion proof O(log n)).
 Entries are synthetic msgpack audit events of about 120 bytes.
+
+Then the same number of entries goes into a real project's store (``syncserver.audit.append``
+in transactions of 10,000, a signed checkpoint every tenth of the way), and the auditor's
+command ``syncserver audit verify --dir DIR --key VKEY`` runs on it in a fresh process:
+its wall time (interpreter start included) and peak RSS (VmHWM). ``--no-store`` skips this
+part. The figures go to bench/results/tlog.json (bench/_results.py).
 """
 
 from __future__ import annotations
@@ -16,11 +22,16 @@ import argparse
 import json
 import platform
 import random
+import re
 import resource
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import msgspec
+from _results import save
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from schemas.tlog import (
@@ -86,10 +97,87 @@ def proof_timings(log: MerkleLog, size: int, count: int, rng: random.Random) -> 
     }
 
 
+# The auditor's command in a fresh process; it reports its own peak RSS (VmHWM: ru_maxrss
+# of a child would report this large parent's high-water mark, which survives exec).
+_CLI = """
+import sys
+from syncserver.cli import main
+code = main(sys.argv[1:])
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print("VmHWM_kB", line.split()[1], file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def store_verify(n: int) -> dict[str, float | int | str]:
+    """``n`` entries appended to a real project's store, then ``syncserver audit verify``."""
+    from syncserver.audit import AuditEntry, append
+    from syncserver.auditlog import AuditLog
+    from syncserver.identity import KdfParams, Secret
+    from syncserver.project import init_project
+
+    batch, every = 10_000, max(1, n // 10)
+    with tempfile.TemporaryDirectory(prefix="bench-tlog-") as tmp:
+        root = Path(tmp) / "proj"
+        project = init_project(
+            root,
+            Secret(passphrase="synthetic benchmark passphrase"),
+            kdf=KdfParams(memory_kib=1024, iterations=1, lanes=1),
+        )
+        log = AuditLog(project)
+        start = time.perf_counter()
+        for s in range(0, n, batch):
+
+            def tx(conn, s=s):  # type: ignore[no-untyped-def]
+                for i in range(s, min(n, s + batch)):
+                    append(
+                        conn,
+                        AuditEntry(
+                            kind=KINDS[i % len(KINDS)],  # type: ignore[arg-type]
+                            at_ms=1_767_225_600_000 + i * 37,
+                            actor=f"device:0190f2a4-6b1e-7c3d-8e5f-{i % 4096:012x}",
+                            subject=f"bundle:{i:08d}",
+                            detail={"records": i % 50 + 1, "bytes": i * 13 % 100_000},
+                        ),
+                    )
+
+            project.store.write_sync(tx)
+            if min(n, s + batch) // every > s // every:
+                log.checkpoint()
+        append_s = time.perf_counter() - start
+        size, _, _ = log.checkpoint()
+        vkey = log.verifier_key
+        project.close()
+        db_mb = sum(f.stat().st_size for f in root.glob("store.db*")) / 2**20
+        argv = [sys.executable, "-c", _CLI, "audit", "verify", "--dir", str(root), "--key", vkey]
+        start = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        verify_s = time.perf_counter() - start
+    if done.returncode != 0 or "audit log verified" not in done.stdout:
+        raise SystemExit(f"syncserver audit verify failed:\n{done.stdout}{done.stderr}")
+    signed = re.search(r"(\d+) signed checkpoint", done.stdout)
+    hwm = [ln.split()[1] for ln in done.stderr.splitlines() if ln.startswith("VmHWM_kB")]
+    return {
+        "entries": size,
+        "checkpoints": int(signed.group(1)) if signed else -1,
+        "store_mb": round(db_mb, 1),
+        "append_s": round(append_s, 2),
+        "appends_per_s": round(n / append_s),
+        "verify_command": "syncserver audit verify --dir DIR --key VKEY",
+        "verify_s": round(verify_s, 2),
+        "verify_entries_per_s": round(size / verify_s),
+        "verify_peak_rss_mb": round(int(hwm[0]) / 1024, 1) if hwm else -1.0,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--proofs", type=int, default=1000)
+    parser.add_argument(
+        "--no-store", action="store_true", help="skip `audit verify` on a real project's store"
+    )
     args = parser.parse_args(argv)
     n = args.entries
     rng = random.Random(7)
@@ -137,6 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     print(json.dumps(result, indent=2))
+    if not args.no_store:
+        del log, entries  # this process's memory back before the store is built
+        store = store_verify(n)
+        print(json.dumps({"store": store}, indent=2))
+        result["store"] = store
+    result.pop("python")
+    result.pop("machine")
+    save("tlog", result)
     return 0
 
 
