@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from conftest import FORM, NAME, NARRATIVE, answers, now
+from security_helpers import FORM, NAME, NARRATIVE, answers, now
 
 from collector import keystore
 from collector.kit import Kit

@@ -8,7 +8,7 @@ import hashlib
 
 import msgspec
 import pytest
-from conftest import Server
+from security_helpers import Server
 
 from schemas.errors import ReceiptInvalid
 from schemas.tlog import verify_checkpoint

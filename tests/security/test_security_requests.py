@@ -11,7 +11,7 @@ import uuid
 
 import msgspec
 import pytest
-from conftest import Server
+from security_helpers import Server
 
 from schemas.wire import H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP, UploadCreate
 from schemas.wire import sign_request_headers as sign

@@ -11,9 +11,17 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import FORM, NAME, NARRATIVE, answers, now
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from server_helpers import device_request, make_record, seal_for
+from security_helpers import (
+    FORM,
+    NAME,
+    NARRATIVE,
+    answers,
+    device_request,
+    make_record,
+    now,
+    seal_for,
+)
 
 from schemas.bundle import read_header
 from syncserver import devices

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import io
 
-from conftest import FORM, NAME, NARRATIVE, answers
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from server_helpers import make_record, seal_for
+from security_helpers import FORM, NAME, NARRATIVE, answers, make_record, seal_for
 
 from schemas.bundle import read_header
 from schemas.ids import new_id
