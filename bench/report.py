@@ -36,10 +36,12 @@ GAP_NOTES: dict[tuple[str, str], dict[str, str]] = {
     ("bundle", "seal"): {
         "cause": "sealing encodes every record, decodes it again (so that nothing is sealed "
         "that the opener would refuse: about 40% of the cost when last measured), signs the "
-        "manifest and encrypts, all on one core.",
-        "next": "profile one run with py-spy (`py-spy record -- .venv/bin/python "
-        "bench/bench_bundle.py`) and compare the split with the 2026-11-23 figures "
-        "(97k records/s without the re-decode, 56k with it).",
+        "manifest and encrypts, all on one core. The machine is shared and the timed part "
+        "lasts about a second: if open and validate fell by the same factor in the "
+        "same run, the machine was busy.",
+        "next": "re-run first; if the miss stays, profile one run with py-spy "
+        "(`py-spy record -- .venv/bin/python bench/bench_bundle.py`) and compare the split "
+        "with the 2026-11-23 figures (97k records/s without the re-decode, 56k with it).",
     },
     ("bundle", "attachment_seal_rss"): {
         "cause": "sealing streams the attachment through the chunked AEAD, so memory should "
@@ -163,6 +165,10 @@ STATIC_NOTES: dict[str, list[str]] = {
         "Sealing re-decodes every record it encodes, so that nothing is sealed that the "
         "opener would refuse; that cost about 40% of sealing throughput when measured on "
         "2026-11-23 (97k → 56k records/s) and is worth it.",
+        "Each rate is timed over two seconds of work at most, so it follows the machine's "
+        "load: on 2026-12-05 two full runs five minutes apart, while other work ran on the "
+        "same two cores, measured sealing at 46,545 and 19,168 records/s, opening at 23,245 "
+        "and 10,024, validating at 12,414 and 8,074.",
         "The server's ingest target (≥ 10,000 records/s end to end on two cores) has to "
         "spread opening and validating over both cores (it does: ingest runs them in "
         "worker processes, one per core). The validator was made 1.6× faster in issue #2 "
