@@ -9,8 +9,9 @@ write transaction) stays in the server process with its single writer.
 
 The server runs preparers in a pool of processes (``[server] ingest_processes``), so that
 ingest uses every core instead of one interpreter's lock. A worker reads the store only,
-through its own read-only connection, and writes nothing but attachment files. The keys
-reach the workers through the process pool's pipes, never through the file system.
+through its own read-only connection, and writes nothing: attachments are verified and
+left inside the sealed bundle (:mod:`syncserver.attachments`). The keys reach the
+workers through the process pool's pipes, never through the file system.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from schemas.bundle import DirectorySink, RecipientKey, open_bundle
+from schemas.bundle import RecipientKey, open_bundle
 from schemas.errors import BundleInvalid
 from schemas.survey import Form, Validator
 from schemas.wire import Record
@@ -87,14 +88,11 @@ class Preparer:
     """Opens and validates stored bundles of one project. Thread-safe; one read-only
     store connection per thread."""
 
-    def __init__(
-        self, recipient_private: bytes, store_key: bytes, db: str, attachments: str
-    ) -> None:
+    def __init__(self, recipient_private: bytes, store_key: bytes, db: str) -> None:
         self._recipient = RecipientKey(X25519PrivateKey.from_private_bytes(recipient_private))
         self._store_key = store_key
         self._tokens = PseudonymKey(store_key)
         self._db = db
-        self._sink = DirectorySink(Path(attachments))
         self._forms: dict[tuple[str, int], _Compiled] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -146,9 +144,8 @@ class Preparer:
         """Open the bundle stored at ``blob`` and validate its records."""
         try:
             with blob.open("rb") as f:
-                opened = open_bundle(
-                    f, recipient=self._recipient, device_keys=self._device_key, sink=self._sink
-                )
+                # Attachments: hashes verified, bytes discarded (the bundle keeps them).
+                opened = open_bundle(f, recipient=self._recipient, device_keys=self._device_key)
         except BundleInvalid as e:
             return Prepared(reason=f"bundle could not be opened: {e.reason.value}")
         m = opened.manifest
@@ -194,9 +191,9 @@ class Preparer:
 _WORKER: Preparer | None = None
 
 
-def _init_worker(recipient_private: bytes, store_key: bytes, db: str, attachments: str) -> None:
+def _init_worker(recipient_private: bytes, store_key: bytes, db: str) -> None:
     global _WORKER
-    _WORKER = Preparer(recipient_private, store_key, db, attachments)
+    _WORKER = Preparer(recipient_private, store_key, db)
 
 
 def _prepare_in_worker(blob: str) -> Prepared:
@@ -258,10 +255,9 @@ def pool_for_project(project: Project) -> PreparerPool:
     return PreparerPool(Preparer.for_project(project), _args(project), n)
 
 
-def _args(project: Project) -> tuple[bytes, bytes, str, str]:
+def _args(project: Project) -> tuple[bytes, bytes, str]:
     return (
         project.identity.recipient.private.private_bytes_raw(),
         project.identity.store_key,
         str(project.config.sqlite_path),
-        str(project.config.root / "attachments"),
     )

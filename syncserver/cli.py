@@ -191,10 +191,18 @@ def _devices_revoke(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .attachments import leftover_plaintext
     from .web import serve
 
     with _opened(args) as project:
         cfg = project.config.server
+        if n := leftover_plaintext(project):
+            print(
+                f"warning: {project.config.root / 'attachments'} holds {n} attachment files in"
+                " clear text, left by an earlier version; the bundles in blobs/ keep every"
+                " attachment encrypted, so shred that directory (e.g. `shred -u` each file)",
+                file=sys.stderr,
+            )
         serve(
             project,
             host=args.host or cfg.host,
@@ -335,6 +343,21 @@ def _records_show(args: argparse.Namespace) -> int:
         print(
             "(sensitive answers shown: this access is recorded in the audit log)", file=sys.stderr
         )
+    return 0
+
+
+def _attachments_get(args: argparse.Namespace) -> int:
+    from .attachments import extract_attachment
+
+    out = Path(args.out)
+    with _opened(args) as project:
+        n = extract_attachment(project, _uuid(args.record_id, "record"), args.name, out, now=_now())
+    print(f"wrote {n} bytes to {out} (this access is recorded in the audit log)")
+    print(
+        "keep the file on an encrypted disk and delete it when done: it may identify the"
+        " respondent",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -493,6 +516,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _project_options(rr)
     rr.set_defaults(func=_records_review)
+
+    at = sub.add_parser(
+        "attachments",
+        help="attachments (kept encrypted inside their bundles)",
+        description="Attachments stay inside their sealed bundles on the server; take one"
+        " out only when you need it. Every extraction is an audit entry.",
+    )
+    asub = at.add_subparsers(dest="attachments_command", metavar="ACTION")
+    ag = asub.add_parser("get", help="write one attachment of a record to a new file")
+    ag.add_argument("record_id")
+    ag.add_argument("name", help="the attachment's name in the record")
+    ag.add_argument("--out", required=True, metavar="FILE", help="a new file (mode 0600)")
+    _project_options(ag)
+    ag.set_defaults(func=_attachments_get)
 
     from . import audit_verify, cli_export, cli_respondents
 

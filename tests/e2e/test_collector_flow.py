@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import msgspec
@@ -29,6 +30,8 @@ from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from schemas.wire import EnrollmentRequest  # noqa: E402
 from syncserver import devices  # noqa: E402
+from syncserver.audit import decode_entry  # noqa: E402
+from syncserver.cli import main as server_cli  # noqa: E402
 from syncserver.forms import publish_form  # noqa: E402
 from syncserver.identity import Secret  # noqa: E402
 from syncserver.project import init_project, open_project  # noqa: E402
@@ -160,13 +163,38 @@ def test_collector_end_to_end(
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
         log.close()
+    # Neither the name nor the recording is anywhere on the server's disk in clear text:
+    # the recording stays inside its sealed bundle until an administrator takes it out.
+    never_on_disk(tmp_path / "srv")
     p = open_project(tmp_path / "srv", secret)
     try:
-        attachments = list((tmp_path / "srv" / "attachments").iterdir())
-        assert len(attachments) == 1 and attachments[0].read_bytes() == MARK.encode() * 50_000
         n = p.store.read_sync(
             lambda c: c.execute("SELECT COUNT(*) FROM records WHERE status = 'current'").fetchone()
         )
         assert n == (2,)
+        [(rid,)] = p.store.read_sync(
+            lambda c: c.execute("SELECT record_id FROM records WHERE device_id = ("
+                                " SELECT device_id FROM devices WHERE label = 'laptop-a')"
+                                ).fetchall()
+        )  # fmt: skip
+    finally:
+        p.close()
+    capsys.readouterr()
+    got = tmp_path / "recording-out.ogg"
+    argv = ["--dir", str(tmp_path / "srv"), "--key-file", str(key), "--out", str(got)]
+    assert server_cli(["attachments", "get", str(uuid.UUID(bytes=rid)), "audio-1.ogg", *argv]) == 0
+    assert got.read_bytes() == MARK.encode() * 50_000 and got.stat().st_mode & 0o077 == 0
+    assert "recorded in the audit log" in capsys.readouterr().out
+    assert server_cli(["attachments", "get", str(uuid.UUID(bytes=rid)), "audio-1.ogg", *argv]) == 1
+    assert "exists" in capsys.readouterr().err  # never overwrites
+    other = ["--dir", str(tmp_path / "srv"), "--key-file", str(key), "--out", str(got) + "2"]
+    assert server_cli(["attachments", "get", str(uuid.UUID(bytes=rid)), "nope.ogg", *other]) == 1
+    assert "no attachment of that name" in capsys.readouterr().err
+    assert not (tmp_path / "recording-out.ogg2").exists()
+    p = open_project(tmp_path / "srv", secret)
+    try:
+        entries = p.store.read_sync(lambda c: c.execute("SELECT entry FROM audit").fetchall())
+        uses = [e for e in map(decode_entry, (r[0] for r in entries)) if e.kind == "key_use"]
+        assert [e.subject for e in uses] == [str(uuid.UUID(bytes=rid))]  # one extraction
     finally:
         p.close()
