@@ -37,6 +37,7 @@ from syncserver.respondents import (  # noqa: E402
     Matcher,
     PseudonymKey,
     default_weights,
+    file_postings,
     register,
     stored_tokens,
 )
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 def fill(conn, part=part):  # type: ignore[no-untyped-def]
                     for rid, (tokens, postings) in part:
                         register(conn, rid, tokens, postings, now_ms=0)
+                    file_postings(conn, [rid.bytes for rid, _ in part])  # as matching does
                     conn.execute("UPDATE respondents SET state = 'matched'")
 
                 store.write_sync(fill)

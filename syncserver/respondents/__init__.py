@@ -27,7 +27,7 @@ from ._review import (
     stats,
     unlink,
 )
-from ._store import register
+from ._store import file_postings, register
 from ._tokens import TOKEN_VERSION, Probe, PseudonymKey, StoredTokens, stored_tokens
 from ._weights import (
     Weights,
@@ -68,6 +68,7 @@ __all__ = [
     "match_pending",
     "match_weight",
     "rebuild",
+    "file_postings",
     "register",
     "render_weights",
     "respondent",
