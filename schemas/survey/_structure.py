@@ -8,13 +8,14 @@ placeholder stands in, so that the semantic pass (``_check``) still sees everyth
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 
 from ..errors import Problem
-from ._check import _Problems
+from ._check import MAX_ITEMS, _Problems
 from ._model import Choice, Constraint, Form, Item
 
 __all__ = ["MAX_DEPTH"]
@@ -65,7 +66,7 @@ class _Structure:
         if not isinstance(raw, Mapping):
             out.add(path, "type", "expected a table")
             return None
-        fields = {f.name: f for f in msgspec.structs.fields(cls)}
+        fields = _fields(cls)
         for key in raw:
             if key not in fields:
                 out.add(f"{path}.{key}", "unknown_field", f"unknown field '{key}'")
@@ -171,6 +172,12 @@ class _Structure:
         return {str(k): self.list_of(self.choice)(v, f"{path}.{k}", out) for k, v in raw.items()}
 
     def form(self, raw: Any) -> Form | None:
+        if isinstance(raw, Mapping) and _count_items(raw.get("items")) > MAX_ITEMS:
+            # Refused before any item is converted or checked: a 4 MiB document holds
+            # tens of thousands of items, and checking them all only to refuse the form
+            # took minutes (the count is the whole verdict, as a size limit is).
+            self.out.add("$.items", "too_many_items", f"more than {MAX_ITEMS} items")
+            return None
         fallback = {
             "id": "invalid",
             "version": 1,
@@ -186,6 +193,28 @@ class _Structure:
             {"items": self.list_of(self.item), "choices": self.choices},
             fallback,
         )
+
+
+@functools.cache
+def _fields(cls: type[msgspec.Struct]) -> dict[str, msgspec.structs.FieldInfo]:
+    # msgspec.structs.fields re-evaluates the annotations on every call (about 0.4 ms);
+    # once per class keeps a large form's conversion linear and fast.
+    return {f.name: f for f in msgspec.structs.fields(cls)}
+
+
+def _count_items(raw: Any, depth: int = 0) -> int:
+    """How many items a raw ``items`` list holds, nested ones included, counting no
+    further than ``MAX_ITEMS + 1`` nor deeper than groups may nest."""
+    if not isinstance(raw, list) or depth > MAX_DEPTH:
+        return 0
+    n = 0
+    for it in raw:
+        n += 1
+        if isinstance(it, Mapping):
+            n += _count_items(it.get("items"), depth + 1)
+        if n > MAX_ITEMS:
+            break
+    return n
 
 
 def _type_message(e: msgspec.ValidationError) -> str:
