@@ -73,6 +73,8 @@ class UploadArea:
         """Check the part against ``size`` and ``sha256``; move it to the blob store."""
         part = self.part(bundle_id)
         h, n = hashlib.sha256(), 0
+        if not part.exists():  # nothing sent yet, or discarded after a SHA-256 mismatch
+            raise Unprocessable(f"received 0 of {size} bytes", hint="upload from offset 0")
         with part.open("rb") as f:
             while chunk := f.read(_READ):
                 h.update(chunk)

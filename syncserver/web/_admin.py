@@ -98,15 +98,17 @@ async def record(request: web.Request) -> web.Response:
     )
 
 
-class _Review(msgspec.Struct, forbid_unknown_fields=True):
+class ReviewRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/admin/records/{id}/review``: the new review state."""
+
     state: Literal["received", "has_issues", "approved", "rejected"]
 
 
 @routes.post("/v1/admin/records/{record_id}/review")
 async def review(request: web.Request) -> web.Response:
     await _who(request, "manager")
-    body = decode_body(await request.read(), _Review)
-    assert isinstance(body, _Review)
+    body = decode_body(await request.read(), ReviewRequest)
+    assert isinstance(body, ReviewRequest)
     await asyncio.to_thread(
         set_review, request.app[PROJECT], _record_id(request), body.state, now=request.app[CLOCK]()
     )

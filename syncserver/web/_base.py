@@ -145,7 +145,10 @@ async def error_middleware(
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        return _error(e.status, e.reason.lower().replace(" ", "_"), e.reason, None, None)
+        resp = _error(e.status, e.reason.lower().replace(" ", "_"), e.reason, None, None)
+        if "Allow" in e.headers:  # a 405 MUST list the methods that are allowed (RFC 9110)
+            resp.headers["Allow"] = e.headers["Allow"]
+        return resp
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error(500, "internal", "internal server error", "retry later", None)
