@@ -24,7 +24,7 @@ from schemas.errors import ResponseInvalid, SchemaError
 from schemas.wire import EnrollmentResponse, SignedFormSet
 
 from . import keystore
-from .errors import CollectorError
+from .errors import CollectorError, VaultError
 from .interview import Interview, answers_from_file, run_terminal
 from .kit import Draft, Kit, KitError
 from .vault import Vault, shred
@@ -181,7 +181,14 @@ def _run_interview(kit: Kit, d: Draft, lang: str) -> int:
         d.answers, d.lang, d.stopped_early = answers, iv.lang, iv.stopped_early
         kit.save_draft(d)  # encrypted, atomic: the moment the answer is given
 
-    outcome = run_terminal(iv, on_change=save)
+    try:
+        outcome = run_terminal(iv, on_change=save)
+    except VaultError as e:  # a full disk, most likely: say what is kept and what is not
+        raise KitError(
+            f"the last answer was NOT saved: {e.message}",
+            hint="every answer before it is saved; free some disk space, then resume with "
+            f"`collector drafts --resume {d.draft_id[:8]}`",
+        ) from None
     d.answers, d.lang, d.stopped_early = iv.answers, iv.lang, iv.stopped_early
     kit.save_draft(d)
     if outcome == "paused":

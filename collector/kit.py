@@ -10,6 +10,14 @@ a :class:`~schemas.wire.Record`; sealing turns finalized responses into bundles 
 cannot read back and deletes the responses; syncing uploads each bundle, verifies the
 signed receipt, its inclusion proof and the new checkpoint's consistency with the last one
 seen, and only then deletes the bundle.
+
+Crashes. Each step changes several vault objects, each atomically, in an order where a
+crash between two of them (SIGKILL, power loss, a full disk) loses nothing: the later
+object is the commit (the finalized response before the draft goes; the outbox entry,
+naming the bundle's records and sequence number, before the chain moves on and the
+responses go; the receipt before the bundle goes). Opening a kit, and every seal and
+sync, finishes what was cut short, so every record is in exactly one place: a draft, a
+finalized response, or one sealed bundle (tests/e2e/test_collector_crash.py).
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ from schemas.wire import (
     verify_formset,
 )
 
-from .errors import CollectorError
+from .errors import CollectorError, ObjectCorrupt
 from .sync import Pins, SyncClient, SyncError
 
 __all__ = [
@@ -108,12 +116,18 @@ class Draft(msgspec.Struct):
 
 
 class OutboxEntry(msgspec.Struct, frozen=True):
-    """A sealed bundle waiting in the outbox (its bytes are the vault object ``slot``)."""
+    """A sealed bundle waiting in the outbox (its bytes are the vault object ``slot``).
+
+    ``device_seq`` and ``record_ids`` let a kit finish a seal that a crash cut short: the
+    entry is written once the bundle is safely stored, and from then on the responses
+    it names are sealed, whatever is still left of them on the device."""
 
     slot: str
     bundle_id: uuid.UUID
     sha256: bytes
     size: int
+    device_seq: int = 0  # 0: written by a kit that did not record it
+    record_ids: tuple[uuid.UUID, ...] = ()
 
 
 class _Final(msgspec.Struct, frozen=True):
@@ -190,6 +204,10 @@ class Kit:
         self.vault = vault
         self.device_key = device_key
         self.clock = clock
+        try:
+            self._finish_interrupted()
+        except CollectorError:
+            pass  # e.g. a full or read-only disk: seal and sync try again, and fail loudly
 
     # -- state -------------------------------------------------------------------------
 
@@ -416,9 +434,59 @@ class Kit:
         return open_
 
     def outbox(self) -> list[OutboxEntry]:
-        return [
-            self._get("outbox-meta", k, OutboxEntry) for k in sorted(self.vault.list("outbox-meta"))
-        ]
+        """The sealed bundles waiting to be uploaded, in the order they were sealed."""
+        entries = [self._get("outbox-meta", k, OutboxEntry) for k in self.vault.list("outbox-meta")]
+        return sorted(entries, key=lambda e: (e.device_seq, e.slot))
+
+    def finalized(self) -> list[uuid.UUID]:
+        """The record ids of finalized interviews waiting to be sealed."""
+        return [uuid.UUID(k) for k in self.vault.list("final")]
+
+    def _finish_interrupted(self, *, chain: bool = False) -> None:
+        """Finish what a crash (a kill, a power cut, a full disk) cut short, so that every
+        record is in exactly one place: a draft, a finalized response, or one bundle.
+
+        * A response named by an outbox entry is sealed: what is left of it (the
+          finalized response, its attachments) is destroyed, as the seal would have.
+        * A draft whose record was finalized or sealed is a leftover of `finalize`.
+        * A bundle with a stored receipt was delivered: its bytes and entry go.
+        * ``chain``: the chain state catches up with the newest bundle sealed, so that no
+          sequence number is used twice (only under `seal` and `sync`: it is a
+          read-modify-write of the chain, which another kit process may also be doing).
+
+        Each step is idempotent, and none removes anything not already sealed, finalized
+        or receipted, so it is safe while another process uses the same kit.
+        """
+        entries = self.outbox()
+        sealed = {rid for e in entries for rid in e.record_ids}
+        if chain and entries:
+            top = max(entries, key=lambda e: e.device_seq)
+            state = self._chain()
+            if top.device_seq > state.device_seq:
+                state.device_seq, state.prev_bundle_sha256 = top.device_seq, top.sha256
+                self._put("state", "chain", state)
+        finals = set(self.vault.list("final"))
+        for rid in sorted(str(r) for r in sealed if str(r) in finals):
+            try:
+                attachments = self._get("final", rid, _Final).attachments
+            except ObjectCorrupt:
+                attachments = []  # sealed all the same: the damaged copy goes too
+            for a in attachments:
+                self.vault.delete("attachment", f"{rid}/{a.name}")
+            self.vault.delete("final", rid)
+        receipts = set(self.vault.list("receipt"))
+        for e in entries:
+            if str(e.bundle_id) in receipts:
+                self.vault.delete("outbox", e.slot)
+                self.vault.delete("outbox-meta", e.slot)
+        done = finals | {str(r) for r in sealed}
+        for draft_id in self.vault.list("draft"):
+            try:
+                d: Draft = self._get("draft", draft_id, Draft)
+            except ObjectCorrupt:
+                continue  # not a leftover we can recognise; `collector drafts` shows it
+            if str(d.record_id) in done:
+                self.vault.delete("draft", draft_id)  # its attachments are the final's
 
     def _batches(self, finals: list[str], max_records: int, max_bytes: int) -> list[list[str]]:
         """Group finalized responses into bundles of at most ``max_records`` records and
@@ -443,6 +511,7 @@ class Kit:
         """Seal finalized responses into bundles; destroy the responses. Bundles are
         streamed into the vault, so attachments of any size stay out of memory."""
         enr = self.enrollment()
+        self._finish_interrupted(chain=True)
         known = set(self.vault.list("outbox-meta"))
         for orphan in set(self.vault.list("outbox")) - known:
             self.vault.delete("outbox", orphan)  # a seal cut off before its entry was saved
@@ -483,12 +552,20 @@ class Kit:
                 )
 
             result = self._seal_into_vault(slot, write)
-            # Bundle, then its outbox entry, then the chain, then delete the plaintext: a
-            # crash in between leaves at worst a response both sealed and unsealed, never
-            # one lost (the server ignores the identical resend).
-            self._put(
-                "outbox-meta", slot, OutboxEntry(slot, result.bundle_id, result.sha256, result.size)
+            # Bundle, then its outbox entry (the commit: from here on these responses are
+            # sealed), then the chain, then delete the plaintext. A crash in between
+            # leaves the entry, and _finish_interrupted completes the chain and the
+            # deletions: no response is lost, none is sealed into a second bundle, and
+            # no sequence number is used twice.
+            entry = OutboxEntry(
+                slot,
+                result.bundle_id,
+                result.sha256,
+                result.size,
+                device_seq=seq,
+                record_ids=tuple(f.record.record_id for f in batch),
             )
+            self._put("outbox-meta", slot, entry)
             chain.device_seq = seq
             chain.prev_bundle_sha256 = result.sha256
             self._put("state", "chain", chain)
@@ -562,6 +639,8 @@ class Kit:
         proof and checkpoint consistency verify. A bundle that fails stays."""
         client = self._client(session)
         report = SyncReport(uploaded=[], failed={})
+        if not dry_run:
+            self._finish_interrupted(chain=True)
         entries = self.outbox()
         for n, entry in enumerate(entries, start=1):
             if progress:

@@ -257,7 +257,7 @@ class Vault:
         try:
             self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             with _locked(self._dir):
-                self._reconcile()
+                self._reconcile(strict=False)  # a full disk must not lock the data away
         except OSError as e:
             raise _write_error(e) from None
 
@@ -315,27 +315,37 @@ class Vault:
         return (self._dir / self._name(_address(kind, id))).is_file()
 
     def list(self, kind: str) -> list[str]:
-        """The ids stored under ``kind``, sorted."""
+        """The ids stored under ``kind``, sorted.
+
+        Only objects whose file is there: an index entry whose object a crash or a full
+        disk kept from being written (or whose removal it kept from being recorded) is
+        not listed, even before reconciliation has dropped it from the index."""
         _address(kind, "x")
         try:
             index, damaged = self._read_index()
             if damaged:
                 with _locked(self._dir):
-                    index = self._load_index()
+                    index = self._reconcile(strict=False)
+            return sorted(id for id in index.get(kind, ()) if self._object_file(_address(kind, id)))
         except OSError as e:
-            raise _write_error(e) from None
-        return sorted(index.get(kind, ()))
+            raise _read_error(e) from None
 
     def delete(self, kind: str, id: str) -> bool:
-        """Overwrite and remove an object; ``False`` if there was none (not an error)."""
+        """Overwrite and remove an object; ``False`` if there was none (not an error).
+
+        Works on a full disk: once the object is gone, failing to record that in the
+        index is not an error (the entry is not listed, and reconciliation drops it)."""
         addr = _address(kind, id)
         try:
             with _locked(self._dir):
                 existed = self._remove(self._name(addr))
-                index = self._load_index()
-                if id in index.get(kind, set()):
-                    index[kind].discard(id)
-                    self._write_index(index)
+                try:
+                    index = self._load_index()
+                    if id in index.get(kind, set()):
+                        index[kind].discard(id)
+                        self._write_index(index)
+                except OSError:
+                    pass
                 return existed
         except OSError as e:
             raise _write_error(e) from None
@@ -357,6 +367,9 @@ class Vault:
 
     def _name(self, addr: bytes) -> str:
         return hmac.new(self._name_key, addr, sha256).hexdigest()[:_NAME_LEN]
+
+    def _object_file(self, addr: bytes) -> bool:
+        return os.path.isfile(self._dir / self._name(addr))
 
     def _object_keys(self, salt: bytes) -> tuple[bytes, bytes]:
         okm = HKDF(hashes.SHA256(), 64, salt, OBJECT_LABEL).derive(self._data_key)
@@ -471,16 +484,19 @@ class Vault:
         """The index, rebuilt first if it is damaged (the caller holds the lock)."""
         index, damaged = self._read_index()
         if damaged:
-            self._reconcile()
-            index, _ = self._read_index()
+            index = self._reconcile()
         return index
 
     def _write_index(self, index: dict[str, set[str]]) -> None:
         plain = {kind: sorted(ids) for kind, ids in sorted(index.items()) if ids}
         self._write_object(_INDEX_ADDRESS, (msgspec.msgpack.encode(plain),))
 
-    def _reconcile(self) -> None:
-        """Make the index and the directory agree (the caller holds the lock)."""
+    def _reconcile(self, *, strict: bool = True) -> dict[str, set[str]]:
+        """Make the index and the directory agree (the caller holds the lock); return it.
+
+        Not ``strict``: if the reconciled index cannot be written (a full or read-only
+        disk), it is still returned, and the old one stays on disk: :meth:`list` does not
+        show entries without a file, and the next reconciliation tries again."""
         files: set[str] = set()
         temps: list[Path] = []
         for entry in os.scandir(self._dir):
@@ -509,11 +525,16 @@ class Vault:
                 index.setdefault(kind, set()).add(id)
                 changed = True
         if changed:
-            self._write_index(index)
+            try:
+                self._write_index(index)
+            except OSError:
+                if strict:
+                    raise
         if temps or changed:
             self._sync_dir()
         else:
             os.utime(self._dir, (FIXED_TIME, FIXED_TIME))  # listing may have set atime
+        return index
 
     def _peek_address(self, name: str) -> bytes | None:
         try:

@@ -413,8 +413,10 @@ def test_reopening_drops_index_entries_without_objects(vault: Vault, home: Path)
     vault.put("draft", "d2", b"two")
     # As if killed after the index entry was written and before the object was.
     (home / "objects" / vault._name(b"draft\x00d2")).unlink()
-    assert vault.list("draft") == ["d1", "d2"]  # this instance does not reconcile
+    assert vault.list("draft") == ["d1"]  # not listed, though still in this index
+    assert vault._read_index()[0]["draft"] == {"d1", "d2"}
     assert Vault(home, KEY).list("draft") == ["d1"]
+    assert vault._read_index()[0]["draft"] == {"d1"}  # reopening dropped the entry
 
 
 def test_a_lost_or_damaged_index_is_rebuilt(vault: Vault, home: Path) -> None:
