@@ -360,13 +360,13 @@ def test_sigkill_while_answering_keeps_every_saved_answer(tmp_path: Path, zygote
     home = tmp_path / "kit"
     new_kit(home, project)
     states, resume = interview_states(seed)
-    assert len(states) > 30
+    assert len(states) == 49
     at = 0  # the last state known saved
     draft_id = record_id = None
     kills = []
     for n in range(8):
         exact = n % 2 == 0
-        op = rng.randint(1, 7)
+        op = rng.randint(1, 5)  # at most 40 of the 48 answers: the draft stays a draft
         child = zygote.run(home, "answer", "--seed", str(seed), *(["--pause-at", str(op)] * exact))
         try:
             what = kill_at(child, rng, exact=exact, op=op)
