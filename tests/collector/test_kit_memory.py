@@ -22,6 +22,7 @@ from collector.vault import Vault  # noqa: E402
 from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from syncserver import devices  # noqa: E402
+from syncserver.attachments import extract_attachment  # noqa: E402
 from syncserver.forms import publish_form  # noqa: E402
 from syncserver.project import init_project  # noqa: E402
 from syncserver.web import create_app  # noqa: E402
@@ -58,17 +59,18 @@ async def test_64_mib_recording_seals_and_syncs_in_bounded_memory(tmp_path: Path
             d = kit.new_draft(kit.form(FORM.id), "ko")
             d.answers = synthesize(FORM, random.Random(2), fixed={"consent": "yes"})
             tracemalloc.start()
-            kit.attach(d, str(big))
-            kit.finalize(d)
+            ref_name = kit.attach(d, str(big)).name
+            rec = kit.finalize(d)
             kit.seal()
             report = await kit.sync(session)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
+        out = tmp_path / "out.bin"
+        assert extract_attachment(project, rec.record_id, ref_name, out) == 64 * MIB
     finally:
         await runner.cleanup()
         project.close()
     assert report.failed == {} and len(report.uploaded) == 1
     print(f"peak traced memory: {peak / MIB:.1f} MiB for a 64 MiB attachment")
     assert peak < 24 * MIB, f"peak {peak / MIB:.1f} MiB for a 64 MiB attachment"
-    digest = hashlib.sha256(big.read_bytes()).hexdigest()
-    assert (tmp_path / "srv" / "attachments" / digest).stat().st_size == 64 * MIB
+    assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(big.read_bytes()).digest()
