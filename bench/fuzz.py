@@ -5,7 +5,7 @@ about one minute, ``--seconds N`` for another total), with a seed printed and sa
 that a run can be repeated (``--seed``). The same properties as the tests, many more
 examples:
 
-* ``bundle_open``: mutated bundles (tests/adversarial/adversary.py) against
+* ``bundle_open``: mutated bundles (tests/adversarial/adv_mutations.py) against
   ``open_bundle``: only ``BundleInvalid``, and only what the genuine device signed opens.
 * ``upload``: the same mutants uploaded to a real server on 127.0.0.1 (with its ingest
   worker process): no 5xx, refused or quarantined or merged whole (never partly), the
@@ -115,7 +115,7 @@ class Target:
 
 def fuzz_bundle_open(t: Target) -> None:
     import test_adv_bundle as tb
-    from adversary import mutants
+    from adv_mutations import mutants
 
     raw, parts = tb.bases()
     strategy = mutants(raw, parts, tb.KEYS, tb.ANSWERS)
@@ -128,8 +128,8 @@ def fuzz_bundle_open(t: Target) -> None:
 
 def fuzz_upload(t: Target) -> None:
     import test_adv_upload as tu
-    from adversary import mutants, take_apart
-    from harness import LiveServer, fresh_records, header_id
+    from adv_harness import LiveServer, fresh_records, header_id
+    from adv_mutations import mutants, take_apart
 
     with tempfile.TemporaryDirectory() as tmp, LiveServer(Path(tmp) / "project") as srv:
         up = srv.uploader()

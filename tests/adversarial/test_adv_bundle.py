@@ -1,7 +1,7 @@
 """Adversarial bundles against ``open_bundle`` (docs/spec/bundle-v1.md §9.2, §10).
 
 tests/schemas/test_bundle.py already flips single bits, truncates and appends bytes. Here
-the adversary goes further (``adversary.py``): splices two bundles, moves chunks between
+the adversary goes further (``adv_mutations.py``): splices two bundles, moves chunks between
 them, rewrites header fields in place, and, holding only the server's *public* key, seals
 rewritten headers, manifests, records and chunk layouts with a correct header MAC, signed
 by the genuine device, by a wrong key or by a device the server never enrolled. Property:
@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from adversary import Keys, Mutant, Parts, forge, mutants, take_apart
+from adv_mutations import Keys, Mutant, Parts, forge, mutants, take_apart
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

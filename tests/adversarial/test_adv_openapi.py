@@ -25,7 +25,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 import schemathesis
-from harness import LiveServer
+from adv_harness import LiveServer
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks
 

@@ -1,10 +1,10 @@
 """Adversarial bundles and requests against the upload endpoint of a real server
 (docs/spec/api-v1.md §3–§5), served on 127.0.0.1 with its ingest worker process.
 
-Property, for every mutated bundle (``adversary.py``) uploaded by an enrolled device: no
+Property, for every mutated bundle (``adv_mutations.py``) uploaded by an enrolled device: no
 answer is a 5xx; the upload is refused, or received and then either quarantined (adding
 no record) or accepted, adding exactly its valid records that were not yet stored (the
-oracle, ``harness.expected_delta``, opens and validates without the server's ingest
+oracle, ``adv_harness.expected_delta``, opens and validates without the server's ingest
 code); never a partial merge; and the audit log still verifies after every upload.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from adversary import Keys, mutants, take_apart
+from adv_harness import LiveServer, Response, Uploader, expected_delta, fresh_records, header_id
+from adv_mutations import Keys, mutants, take_apart
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from harness import LiveServer, Response, Uploader, expected_delta, fresh_records, header_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -189,7 +189,7 @@ def test_unsigned_or_wrongly_signed_device_requests_are_401(
     server: LiveServer, uploader: Uploader, method: str, path: str, body: bytes
 ) -> None:
     """What schemathesis' ``ignored_auth`` check would test, had it our signatures."""
-    from harness import raw_request
+    from adv_harness import raw_request
 
     headers = {"Upload-Offset": "0"}
     assert raw_request(uploader.conn, method, path, body, headers).status == 401
@@ -214,7 +214,7 @@ def test_deeply_nested_json_bodies_are_refused_with_4xx(
     server: LiveServer, uploader: Uploader, method: str, path: str, signed: bool, depth: int
 ) -> None:
     """A request body nested 200,000 arrays deep (about 400 KB): a clean 4xx."""
-    from harness import raw_request
+    from adv_harness import raw_request
 
     body = b'{"bundle_id": ' + b"[" * depth + b"]" * depth + b"}"
     if signed:
