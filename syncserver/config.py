@@ -42,6 +42,12 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tls_key: str = ""
     #: Worker processes that open and validate bundles: -1 one per core, 0 none.
     ingest_processes: Annotated[int, msgspec.Meta(ge=-1, le=64)] = -1
+    #: A connection that has not sent a complete request head (line and headers) this
+    #: long after it opened, or after its last answer, is closed (slow or idle clients).
+    idle_timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 15
+    #: A request body must have arrived this long after its head: else 408 and the
+    #: connection is closed. Clients on slow links send smaller chunks.
+    body_timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 120
 
 
 class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -130,7 +136,11 @@ def render_config(config: Config) -> str:
         f'tls_cert = "{s.tls_cert}"  # PEM file; with tls_key, serve HTTPS\n'
         f'tls_key = "{s.tls_key}"\n'
         f"ingest_processes = {s.ingest_processes}"
-        "  # worker processes opening bundles: -1 one per core, 0 none\n\n"
+        "  # worker processes opening bundles: -1 one per core, 0 none\n"
+        f"idle_timeout_seconds = {s.idle_timeout_seconds}"
+        "  # close a connection with no complete request head after this\n"
+        f"body_timeout_seconds = {s.body_timeout_seconds}"
+        "  # a request body must arrive within this (else 408)\n\n"
         "[limits]\n"
         f"max_bundle_bytes = {lim.max_bundle_bytes}\nmax_chunk_bytes = {lim.max_chunk_bytes}\n"
         f"uploads_per_device = {lim.uploads_per_device}\n"

@@ -12,6 +12,7 @@ body the same way (docs/spec/api-v1.md §2)::
      ├── ProjectExists (409)            init over an existing project
      ├── ProjectMissing (404)           no project at that directory
      ├── StoreError (500)               the store cannot be opened, read or written
+     │    └── StorageFull (507)         the server's disk is full: nothing was taken in
      ├── DeviceError (400)              enrollment or device management refused
      │    ├── TokenInvalid (401)        enrollment token unknown, used or expired
      │    └── DeviceUnknown (404)       no such device
@@ -19,6 +20,7 @@ body the same way (docs/spec/api-v1.md §2)::
           ├── BadRequest (400)          malformed body or header
           ├── AuthFailed (401)          missing, stale, replayed or wrong signature
           ├── NotFound (404)
+          ├── RequestTimeout (408)      a request body arrived too slowly
           ├── UploadConflict (409)      same bundle id, other bytes; or wrong offset
           ├── ReviewConflict (409)      a review decision that contradicts the data
           ├── TooLarge (413)            over a size limit
@@ -39,6 +41,8 @@ __all__ = [
     "DeviceError",
     "DeviceUnknown",
     "StoreError",
+    "StorageFull",
+    "RequestTimeout",
     "SyncServerError",
     "TokenInvalid",
     "AuthFailed",
@@ -106,6 +110,32 @@ class StoreError(SyncServerError):
     code = "store"
 
 
+class StorageFull(StoreError):
+    """The disk under the upload area, the blob store or the database is full (ENOSPC,
+    EDQUOT, SQLITE_FULL). What was acknowledged before is kept; the failed step left
+    nothing behind, so the same request can simply be sent again later."""
+
+    status = 507
+    code = "storage_full"
+
+    def __init__(
+        self,
+        message: str = "the server's disk is full",
+        *,
+        hint: str | None = None,
+        retry_after: int | None = 60,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            hint=hint
+            or "nothing you sent before was lost; try again later and resume from the"
+            " upload's current offset (the server's administrator must free disk space)",
+            retry_after=retry_after,
+            headers=headers,
+        )
+
+
 class DeviceError(SyncServerError):
     status = 400
     code = "device"
@@ -138,6 +168,11 @@ class AuthFailed(RequestError):
 class NotFound(RequestError):
     status = 404
     code = "not_found"
+
+
+class RequestTimeout(RequestError):
+    status = 408
+    code = "timeout"
 
 
 class UploadConflict(RequestError):

@@ -6,6 +6,10 @@ file's size, and every append is fsynced before it is acknowledged, so the offse
 client is told survives a crash. On completion the part file is hashed, checked against
 the announced size and SHA-256, fsynced and renamed to ``DIR/blobs/<sha256 hex>``;
 the directory is fsynced too. Only then may a receipt be sent: acked means on disk.
+
+A full disk (ENOSPC, EDQUOT) raises :class:`~.errors.StorageFull` and leaves nothing
+behind: an append that fails part-way is cut back to the offset it started from, so the
+offset stays the number of bytes acknowledged, and the client resumes from there.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import os
 import uuid
 from pathlib import Path
 
-from ._fs import fsync_dir
-from .errors import Unprocessable, UploadConflict
+from ._fs import disk_full, fsync_dir
+from .errors import StorageFull, Unprocessable, UploadConflict
 
 __all__ = ["UploadArea"]
 
@@ -42,10 +46,20 @@ class UploadArea:
         except FileNotFoundError:
             return 0
 
+    def held(self, bundle_id: uuid.UUID, size: int, sha256: bytes) -> int:
+        """The offset of an upload not yet recorded as complete: all of it when its
+        bytes already sit in the blob store (moved there by a ``complete`` that did not
+        finish: a crash or a full disk before the store recorded it)."""
+        return size if self.blob(sha256).exists() else self.offset(bundle_id)
+
     def append(self, bundle_id: uuid.UUID, offset: int, data: bytes, size: int) -> int:
         """Write ``data`` at ``offset`` (which must be the current offset); fsync."""
-        path = self.part(bundle_id)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.part(bundle_id), os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError as e:
+            if disk_full(e):
+                raise StorageFull() from None
+            raise
         try:
             current = os.fstat(fd).st_size
             if offset != current:
@@ -59,12 +73,18 @@ class UploadArea:
                     "more bytes than the announced size",
                     hint="announce the bundle's exact size when creating the upload",
                 )
-            os.lseek(fd, current, os.SEEK_SET)
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
+            try:
+                os.lseek(fd, current, os.SEEK_SET)
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fsync(fd)
+            except OSError as e:
+                _cut_back(fd, current)  # the offset stays what was acknowledged
+                if disk_full(e):
+                    raise StorageFull() from None
+                raise
             return current + len(data)
         finally:
             os.close(fd)
@@ -90,9 +110,23 @@ class UploadArea:
                 hint="the upload was discarded; upload the bundle again from offset 0",
             )
         blob = self.blob(sha256)
-        os.replace(part, blob)
-        fsync_dir(self.blobs)
+        try:
+            os.replace(part, blob)
+            fsync_dir(self.blobs)
+        except OSError as e:
+            if disk_full(e):
+                raise StorageFull() from None
+            raise
         return blob
 
     def discard(self, bundle_id: uuid.UUID) -> None:
         self.part(bundle_id).unlink(missing_ok=True)
+
+
+def _cut_back(fd: int, size: int) -> None:
+    """Undo a failed append: truncate to ``size`` (which frees, never needs, space)."""
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError:
+        pass  # the offset is the file's size, whatever it is; the client asks for it

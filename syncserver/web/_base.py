@@ -1,8 +1,9 @@
-"""What every handler shares: app keys, the error middleware, device authentication,
-rate and concurrency limits (docs/spec/api-v1.md §2–§3)."""
+"""What every handler shares: app keys, the error and body-deadline middlewares, device
+authentication, rate and concurrency limits (docs/spec/api-v1.md §2–§3)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -29,7 +31,16 @@ from schemas.wire import (
     request_message,
 )
 
-from ..errors import AuthFailed, BadRequest, RateLimited, SyncServerError
+from .._fs import LOW_SPACE_BYTES, disk_full, space_left
+from ..errors import (
+    AuthFailed,
+    BadRequest,
+    RateLimited,
+    RequestTimeout,
+    StorageFull,
+    StoreError,
+    SyncServerError,
+)
 from ..project import Project
 from ..service import Service
 from ..uploads import UploadArea
@@ -43,6 +54,7 @@ __all__ = [
     "Device",
     "Gate",
     "authenticate",
+    "body_deadline_middleware",
     "decode_body",
     "error_middleware",
     "json_response",
@@ -138,10 +150,8 @@ async def error_middleware(
     """Render every error in one shape; never a traceback, never a secret."""
     try:
         return await handler(request)
-    except SyncServerError as e:
-        resp = _error(e.status, e.code, e.message, e.hint, e.retry_after)
-        resp.headers.update(e.headers)
-        return resp
+    except ConnectionError:  # the client went away mid-request: nobody will read this
+        return _error(400, "bad_request", "the connection was lost mid-request", None, None)
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -149,9 +159,66 @@ async def error_middleware(
         if "Allow" in e.headers:  # a 405 MUST list the methods that are allowed (RFC 9110)
             resp.headers["Allow"] = e.headers["Allow"]
         return resp
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error(500, "internal", "internal server error", "retry later", None)
+    except Exception as exc:
+        err = _as_error(exc, request)
+        if err is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return _error(500, "internal", "internal server error", "retry later", None)
+        if isinstance(err, StorageFull):
+            log.error("disk full: %s %s refused, nothing taken in", request.method, request.path)
+        resp = _error(err.status, err.code, err.message, err.hint, err.retry_after)
+        resp.headers.update(err.headers)
+        return resp
+
+
+def _as_error(exc: Exception, request: web.Request) -> SyncServerError | None:
+    """The error to answer ``exc`` with (None: an unexpected one, a plain 500).
+
+    A full disk answers 507 wherever it shows: ENOSPC from a file, SQLITE_FULL from a
+    statement, or a store write that failed while the project's disk is (nearly) full
+    (the store reports a failed commit without its cause)."""
+    if disk_full(exc):
+        return StorageFull()
+    if isinstance(exc, StoreError) and not isinstance(exc, StorageFull):
+        try:
+            low = space_left(request.app[PROJECT].config.root) < LOW_SPACE_BYTES
+        except OSError:
+            low = False
+        return StorageFull() if low else exc
+    if isinstance(exc, SyncServerError):
+        return exc
+    if isinstance(exc, RequestPayloadError):
+        return BadRequest(
+            "the request body is malformed (bad chunked encoding or cut short)",
+            hint="send the body again with a correct Content-Length",
+        )
+    return None
+
+
+@web.middleware
+async def body_deadline_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Read the whole body within ``[server] body_timeout_seconds`` of the request head,
+    before the handler runs (handlers then get it from aiohttp's cache). A client that
+    trickles its body is answered 408 and its connection closed, so that it cannot hold
+    a handler, or memory, for longer than that."""
+    if request.can_read_body:
+        timeout = request.app[PROJECT].config.server.body_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                await request.read()
+        except TimeoutError:
+            resp = _error(
+                408,
+                RequestTimeout.code,
+                f"the request body did not arrive within {timeout} s",
+                "send smaller chunks (PATCH) on a slow link, then resume from the offset",
+                None,
+            )
+            resp.force_close()
+            return resp
+    return await handler(request)
 
 
 def decode_body(data: bytes, typ: type[msgspec.Struct]) -> msgspec.Struct:

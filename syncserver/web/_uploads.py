@@ -84,7 +84,7 @@ async def create(request: web.Request) -> web.Response:
             "this bundle id is already taken by other bytes",
             hint="a bundle id is used once; seal the records again into a new bundle",
         )
-    offset = size if completed else area.offset(up.bundle_id)
+    offset = size if completed else area.held(up.bundle_id, size, sha)
     return json_response(
         UploadState(bundle_id=up.bundle_id, size=size, offset=offset, complete=bool(completed))
     )
@@ -94,8 +94,8 @@ async def create(request: web.Request) -> web.Response:
 async def state(request: web.Request) -> web.Response:
     device = await authenticate(request, await request.read())
     bundle_id = _bundle_id(request)
-    size, _sha, completed = await _upload_row(request, bundle_id, device.device_id)
-    offset = size if completed else request.app[AREA].offset(bundle_id)
+    size, sha, completed = await _upload_row(request, bundle_id, device.device_id)
+    offset = size if completed else request.app[AREA].held(bundle_id, size, sha)
     st = UploadState(bundle_id=bundle_id, size=size, offset=offset, complete=bool(completed))
     return json_response(st, headers={"Upload-Offset": str(offset)})
 
