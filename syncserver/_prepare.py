@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +195,17 @@ _WORKER: Preparer | None = None
 def _init_worker(recipient_private: bytes, store_key: bytes, db: str) -> None:
     global _WORKER
     _WORKER = Preparer(recipient_private, store_key, db)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """A worker holds the project's private keys: it must not outlive a server that was
+    killed (SIGKILL leaves no time to stop the pool). Once the parent is gone the worker
+    is re-parented, and leaves at once."""
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent:
+            os._exit(0)
 
 
 def _prepare_in_worker(blob: str) -> Prepared:

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import StoreError
+from ..errors import StorageFull, StoreError
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SqliteStore"]
@@ -161,9 +161,15 @@ class SqliteStore:
                     try:
                         result = fn(conn)
                     except Exception as e:  # this write only: roll it back, keep the rest
+                        if not conn.in_transaction:
+                            # SQLite rolled the whole transaction back, as it may on
+                            # SQLITE_FULL or an I/O error: every write of the batch is lost.
+                            raise _BatchLost(
+                                _full(e) or StoreError("store write failed (rolled back)")
+                            ) from None
                         conn.execute("ROLLBACK TO w")
                         conn.execute("RELEASE w")
-                        outcomes.append((fut, None, e))
+                        outcomes.append((fut, None, _full(e) or e))
                         continue
                     conn.execute("RELEASE w")
                     outcomes.append((fut, result, None))
@@ -172,10 +178,12 @@ class SqliteStore:
             except sqlite3.Error as e:
                 if conn is not None and conn.in_transaction:
                     conn.execute("ROLLBACK")
-                err = StoreError(f"store write failed ({e.__class__.__name__})")
+                err = _full(e) or StoreError(f"store write failed ({e.__class__.__name__})")
                 outcomes = [(fut, None, err) for _, fut in batch]
             except StoreError as e:
                 outcomes = [(fut, None, e) for _, fut in batch]
+            except _BatchLost as e:
+                outcomes = [(fut, None, e.error) for _, fut in batch]
         for fut, result, error in outcomes:
             if isinstance(fut, asyncio.Future):
                 fut.get_loop().call_soon_threadsafe(_settle, fut, result, error)
@@ -188,6 +196,18 @@ class SqliteStore:
 
 
 MAX_BATCH = 256
+
+
+class _BatchLost(Exception):
+    def __init__(self, error: StoreError) -> None:
+        self.error = error
+
+
+def _full(e: BaseException) -> StorageFull | None:
+    """SQLITE_FULL (the disk or the database's quota) as the error every caller knows."""
+    if isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StorageFull()
+    return None
 
 
 _Waiter = asyncio.Future[Any] | concurrent.futures.Future[Any]

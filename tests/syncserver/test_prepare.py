@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from respondent_helpers import Env, interview
@@ -89,7 +92,44 @@ def test_the_server_setting(project: Project) -> None:
     assert repr(pool_for_project(project)) == "PreparerPool(3 processes)"
 
 
-def _args(project: Project) -> tuple[bytes, bytes, str, str]:
+def _args(project: Project) -> tuple[bytes, bytes, str]:
     from syncserver._prepare import _args as args
 
     return args(project)
+
+
+def _serve_then_hang(args: tuple[bytes, bytes, str], blob: str, pids: Any) -> None:
+    pool = PreparerPool(Preparer(*args), args, 1)
+    pool.prepare(Path(blob))  # starts the worker
+    pids.put(list(pool._executor()._processes))
+    time.sleep(120)  # until killed
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state == "Z"  # exited, waiting for its new parent to reap it
+
+
+def test_workers_do_not_outlive_a_killed_server(project: Project) -> None:
+    """The workers hold the project's private keys: SIGKILL of the server (no time to
+    stop its pool) must not leave them running."""
+    env = Env.create(project)
+    blob = stored_bundle(env, ["독고세린"])
+    ctx = multiprocessing.get_context("spawn")
+    pids = ctx.Queue()
+    server = ctx.Process(target=_serve_then_hang, args=(_args(project), str(blob), pids))
+    server.start()
+    try:
+        workers = pids.get(timeout=60)
+        assert workers and not any(_gone(p) for p in workers)
+    finally:
+        server.kill()
+        server.join(10)
+        pids.close()
+    deadline = time.monotonic() + 10
+    while not all(_gone(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(p) for p in workers)

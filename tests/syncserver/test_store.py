@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from syncserver.errors import StoreError
+from syncserver.errors import StorageFull, StoreError
 from syncserver.store import SqliteStore
 from syncserver.store._schema import SCHEMA_VERSION
 
@@ -80,3 +80,23 @@ def test_sync_writes_share_the_writer_and_closed_store_is_one_error(tmp_path: Pa
     s.close()
     with pytest.raises(StoreError, match="closed"):
         s.write_sync(lambda c: None)
+
+
+def test_a_full_database_is_storage_full_and_loses_nothing(tmp_path: Path) -> None:
+    """SQLITE_FULL (here a real one: the database may not grow) is StorageFull, which the
+    API answers 507; the failed write leaves nothing, the others and earlier ones stay."""
+    store = SqliteStore(tmp_path / "store.db").open()
+    try:
+        store.write_sync(lambda c: c.execute("CREATE TABLE t (v BLOB)"))
+        store.write_sync(lambda c: c.execute("INSERT INTO t VALUES (x'01')"))
+        pages = store.read_sync(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+        store.write_sync(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))
+        with pytest.raises(StorageFull) as e:
+            store.write_sync(lambda c: c.execute("INSERT INTO t VALUES (?)", (bytes(1 << 20),)))
+        assert e.value.status == 507
+        store.write_sync(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
+        store.write_sync(lambda c: c.execute("INSERT INTO t VALUES (x'02')"))  # space again
+        rows = store.read_sync(lambda c: c.execute("SELECT v FROM t ORDER BY rowid").fetchall())
+        assert rows == [(b"\x01",), (b"\x02",)]
+    finally:
+        store.close()
