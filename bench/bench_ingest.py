@@ -274,6 +274,7 @@ def http_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                     "-r",
                     "250",
                     "--nonblocking",
+                    *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else []),
                 ],  # fmt: skip
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
