@@ -10,14 +10,11 @@ serializes writes in its own writer thread.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import datetime
-import functools
 import logging
 import sqlite3
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 import msgspec
 
@@ -35,11 +32,6 @@ __all__ = ["Service"]
 
 log = logging.getLogger("syncserver")
 
-#: Uploads that can be completing at once (persist, ingest, receipt).
-COMPLETING_THREADS = 64
-
-T = TypeVar("T")
-
 
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
@@ -56,13 +48,6 @@ class Service:
         self.matcher = Matcher.for_project(project)
         self.matching = MatchWorker(self.matcher, clock=clock or _utcnow)
         self._receipt_locks: dict[uuid.UUID, asyncio.Lock] = {}
-        # Completing an upload blocks a thread three times, mostly waiting: for a group
-        # commit, for an ingest worker, for the commit again. asyncio's default pool has
-        # cores + 4 threads, which capped the uploads in progress, hence the size of every
-        # group commit and the work the ingest workers could overlap (bench_ingest).
-        self._threads = concurrent.futures.ThreadPoolExecutor(
-            COMPLETING_THREADS, thread_name_prefix="complete"
-        )
 
     def recover(self, now: datetime.datetime) -> list[IngestReport]:
         """At start-up: finish ingesting whatever was persisted before a crash, and
@@ -79,7 +64,6 @@ class Service:
     def close(self) -> None:
         """Stop the ingest workers, and the background matcher after what is waiting
         (call before closing the store)."""
-        self._threads.shutdown(wait=True)
         self.preparers.close()
         self.matching.close()
 
@@ -102,10 +86,10 @@ class Service:
             )
             if stored is not None and stored[0] is not None:
                 return msgspec.msgpack.decode(stored[0], type=Receipt)
-            index = await self._blocking(
+            index = await asyncio.to_thread(
                 persist_upload, self.project, self.area, bundle_id, uploader, size, sha256, now=now
             )
-            report = await self._blocking(
+            report = await asyncio.to_thread(
                 ingest_bundle,
                 self.project,
                 self.area,
@@ -121,13 +105,9 @@ class Service:
             if report.reasons:
                 # Private: the server's log and the quarantine table, never the uploader.
                 log.info("bundle %s: %s (%s)", bundle_id, report.state, "; ".join(report.reasons))
-            receipt = await self._blocking(self._receipt, bundle_id, sha256, size, index, now)
+            receipt = await asyncio.to_thread(self._receipt, bundle_id, sha256, size, index, now)
         self._receipt_locks.pop(bundle_id, None)
         return receipt
-
-    async def _blocking(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, functools.partial(fn, *args, **kwargs))
 
     def _receipt(
         self, bundle_id: uuid.UUID, sha256: bytes, size: int, index: int, now: datetime.datetime
