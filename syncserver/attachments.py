@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from schemas.bundle import AttachmentEntry, open_bundle
 from schemas.errors import BundleInvalid
 
-from .audit import AuditEntry, append
+from .audit import log_key_use
 from .errors import SyncServerError
 from .project import Project
 
@@ -126,18 +126,13 @@ def extract_attachment(
             f"record {record_id} has no attachment of that name",
             hint="the names are in the record's `attachments` list",
         )
-    at = int((now or datetime.datetime.now(datetime.UTC)).timestamp() * 1000)
-    project.store.write_sync(
-        lambda c: append(
-            c,
-            AuditEntry(
-                kind="key_use",
-                at_ms=at,
-                actor=actor,
-                subject=str(record_id),
-                detail={"purpose": "extract an attachment", "bytes": size},
-            ),
-        )
+    log_key_use(
+        project.store,
+        [str(record_id)],
+        purpose="extract an attachment",
+        actor=actor,
+        now=now or datetime.datetime.now(datetime.UTC),
+        bytes=size,
     )
     return size
 

@@ -8,13 +8,26 @@ SHA-256(0x00 ‖ entry) (RFC 9162). The ``audit`` table holds them with dense in
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import sqlite3
-from typing import Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-__all__ = ["AuditEntry", "Kind", "append", "decode_entry", "encode_entry", "leaf_hash"]
+if TYPE_CHECKING:
+    from .store import SqliteStore
+
+__all__ = [
+    "AuditEntry",
+    "Kind",
+    "append",
+    "decode_entry",
+    "encode_entry",
+    "leaf_hash",
+    "log_key_use",
+]
 
 Kind = Literal[
     "init",
@@ -72,3 +85,33 @@ def append(conn: sqlite3.Connection, entry: AuditEntry) -> int:
         "INSERT INTO audit (idx, entry, leaf_hash) VALUES (?, ?, ?)", (n, raw, leaf_hash(raw))
     )
     return int(n)
+
+
+def log_key_use(
+    store: SqliteStore,
+    subjects: Iterable[str],
+    *,
+    purpose: str,
+    actor: str,
+    now: datetime.datetime,
+    **detail: str | int | bool,
+) -> None:
+    """One durable ``key_use`` entry per subject: somebody had the project key decrypt
+    something, and says why (``purpose``)."""
+    at = int(now.timestamp() * 1000)
+    entries = [
+        AuditEntry(
+            kind="key_use",
+            at_ms=at,
+            actor=actor,
+            subject=subject,
+            detail={"purpose": purpose, **detail},
+        )
+        for subject in subjects
+    ]
+
+    def tx(conn: sqlite3.Connection) -> None:
+        for entry in entries:
+            append(conn, entry)
+
+    store.write_sync(tx)

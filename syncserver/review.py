@@ -19,7 +19,7 @@ import msgspec
 from schemas.errors import Problem
 from schemas.wire import Record
 
-from .audit import AuditEntry, append
+from .audit import AuditEntry, append, log_key_use
 from .errors import NotFound, UploadConflict
 from .ingest import IngestReport, Preparing, ingest_bundle
 from .project import Project
@@ -178,18 +178,12 @@ def record_history(
             )
         )
     if include_sensitive:
-        at = _ms(now or datetime.datetime.now(datetime.UTC))
-        project.store.write_sync(
-            lambda c: append(
-                c,
-                AuditEntry(
-                    kind="key_use",
-                    at_ms=at,
-                    actor=actor,
-                    subject=str(record_id),
-                    detail={"purpose": "show sensitive answers"},
-                ),
-            )
+        log_key_use(
+            project.store,
+            [str(record_id)],
+            purpose="show sensitive answers",
+            actor=actor,
+            now=now or datetime.datetime.now(datetime.UTC),
         )
     return out
 

@@ -24,7 +24,7 @@ import msgspec
 
 from schemas.survey import Form
 
-from ..audit import AuditEntry, append
+from ..audit import log_key_use
 from ..project import Project
 from ..sensitive import open_sealed
 from ._identity import IdentityAnswers, identity_answers, identity_roles
@@ -81,18 +81,8 @@ def _current(conn: sqlite3.Connection, record_ids: list[bytes]) -> list[tuple[An
 def _key_use(
     project: Project, purpose: str, count: int, now: datetime.datetime, actor: str
 ) -> None:
-    at = int(now.timestamp() * 1000)
-    project.store.write_sync(
-        lambda c: append(
-            c,
-            AuditEntry(
-                kind="key_use",
-                at_ms=at,
-                actor=actor,
-                subject="respondents",
-                detail={"purpose": purpose, "interviews": count},
-            ),
-        )
+    log_key_use(
+        project.store, ["respondents"], purpose=purpose, actor=actor, now=now, interviews=count
     )
 
 

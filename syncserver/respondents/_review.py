@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from ..audit import AuditEntry, append
+from ..audit import AuditEntry, append, log_key_use
 from ..errors import NotFound, ReviewConflict
 from ..project import Project
 from . import _store as st
@@ -363,22 +363,7 @@ def identity_of(
     """Decrypt the identity answers of ``records`` for a person who must decide on them;
     the access is a ``key_use`` audit entry."""
     found = dict(identities(project, [r.bytes for r in records]))
-    at = _ms(now)
-
-    def log(conn: sqlite3.Connection) -> None:
-        for r in found:
-            append(
-                conn,
-                AuditEntry(
-                    kind="key_use",
-                    at_ms=at,
-                    actor=actor,
-                    subject=str(r),
-                    detail={"purpose": purpose},
-                ),
-            )
-
-    project.store.write_sync(log)
+    log_key_use(project.store, map(str, found), purpose=purpose, actor=actor, now=now)
     return found
 
 
