@@ -27,7 +27,8 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 # Benchmarks (not tests): each script leaves bench/results/<name>.json, and
-# bench/report.py renders them all into docs/performance.md. Takes about 15 minutes.
+# bench/report.py renders them all into docs/performance.md. About 2 minutes on the
+# 2-core reference machine (make fuzz: about 10).
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run_all.py
 

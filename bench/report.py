@@ -978,7 +978,7 @@ def render_page(results: Path) -> str:
         "How to regenerate this page:",
         "",
         "- `make bench` runs every benchmark but fuzzing, one after another (bench/run_all.py, "
-        "about 5 minutes on the 2-core reference machine, 3 of them bench_ingest), and "
+        "about 2 minutes on the 2-core reference machine, one of them bench_ingest), and "
         "renders this page;",
         "- `make fuzz` runs the fuzzing campaigns (bench/fuzz.py) and renders it again;",
         "- `.venv/bin/python bench/run_all.py --quick` is a smoke run of a minute or two with "

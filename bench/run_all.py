@@ -4,8 +4,9 @@ Usage:  .venv/bin/python bench/run_all.py [--quick] [--skip NAME ...]
 
 Each benchmark runs in its own process, one after another (they would disturb each
 other's timings), with its default sizes; each leaves bench/results/<name>.json. Then
-bench/report.py renders the page from all the results there are. About 5 minutes on the
-2-core reference machine, of which bench_ingest takes about 3 and wants the whole machine.
+bench/report.py renders the page from all the results there are. About 2 minutes on the
+2-core reference machine (1:43 on 2026-12-05), of which bench_ingest takes about one and
+wants the whole machine.
 
 --quick passes small sizes to every benchmark: a smoke run of a minute or two that checks
 the scripts and the page, not the targets. Its figures overwrite bench/results/ like any
