@@ -23,7 +23,7 @@ from schemas import __version__
 from schemas.errors import ResponseInvalid, SchemaError
 from schemas.wire import EnrollmentResponse, SignedFormSet
 
-from . import keystore
+from . import keystore, vault
 from .errors import CollectorError, VaultError
 from .interview import Interview, answers_from_file, run_terminal
 from .kit import Draft, Kit, KitError
@@ -57,8 +57,22 @@ def _read_passphrase(args: argparse.Namespace, prompt: str, *, confirm: bool = F
     return first
 
 
+def _lock(home: Path) -> None:
+    """One command at a time per kit: a seal and a sync running together could each
+    overwrite the other's chain state. The lock is on the kit's directory itself (no
+    file of its own); the system drops it when the process ends, however it ends."""
+    if not home.is_dir():
+        return  # no kit here yet: unlocking says so
+    if not vault.hold(home):
+        raise CollectorError(
+            "another collector command is using this kit",
+            hint="wait for it to finish (or close it), then run this command again",
+        )
+
+
 def _kit(args: argparse.Namespace) -> Kit:
     home = _home(args)
+    _lock(home)
     keys = keystore.unlock(home, _read_passphrase(args, "kit passphrase: "))
     return Kit(Vault(home, keys.data_key), keys.device_key)
 
@@ -412,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CollectorError, SchemaError) as e:
         print(f"collector: {e}", file=sys.stderr)
         return 1
+    finally:
+        vault.release_held()
     return code
 
 

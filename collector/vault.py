@@ -568,15 +568,48 @@ if sys.platform == "win32":  # pragma: no cover - the kit runs on Linux and macO
     def _locked(directory: Path) -> Iterator[None]:
         yield
 
+    def hold(directory: Path) -> bool:
+        return True
+
+    def release_held() -> None:
+        pass
+
     def _fsync_dir(path: Path) -> None:
         pass
 
 else:
     import fcntl
 
+    #: Directories this process holds for a whole command (:func:`hold`).
+    _HELD: dict[str, int] = {}
+
+    def hold(directory: Path) -> bool:
+        """Lock ``directory`` for this process until :func:`release_held`: one command at
+        a time per kit (collector.cli). False if another process holds it. While held,
+        :func:`_locked` on it passes through: the process already excludes the others,
+        and must not wait for its own lock."""
+        key = os.path.realpath(directory)
+        if key in _HELD:
+            return True
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        _HELD[key] = fd
+        return True
+
+    def release_held() -> None:
+        while _HELD:
+            os.close(_HELD.popitem()[1])  # closing releases the lock
+
     @contextmanager
     def _locked(directory: Path) -> Iterator[None]:
         """An exclusive lock on a directory (flock), between processes and threads."""
+        if os.path.realpath(directory) in _HELD:
+            yield
+            return
         fd = os.open(directory, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
