@@ -54,6 +54,11 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_bundle_bytes: _POS = 256 * MiB
     max_chunk_bytes: _POS = 8 * MiB
     uploads_per_device: _POS = 4
+    #: Uploads a device may have announced and not completed (each up to
+    #: max_bundle_bytes on disk); more are refused until one completes or expires.
+    open_uploads_per_device: _POS = 16
+    #: An upload untouched for this long is deleted (a device asking again starts over).
+    open_upload_days: _POS = 30
     requests_per_minute: _POS = 600
     clock_skew_seconds: _POS = 300
 
@@ -144,6 +149,10 @@ def render_config(config: Config) -> str:
         "[limits]\n"
         f"max_bundle_bytes = {lim.max_bundle_bytes}\nmax_chunk_bytes = {lim.max_chunk_bytes}\n"
         f"uploads_per_device = {lim.uploads_per_device}\n"
+        f"open_uploads_per_device = {lim.open_uploads_per_device}"
+        "  # announced, not completed\n"
+        f"open_upload_days = {lim.open_upload_days}"
+        "  # an upload untouched this long is deleted\n"
         f"requests_per_minute = {lim.requests_per_minute}\n"
         f"clock_skew_seconds = {lim.clock_skew_seconds}\n\n"
         "[devices]\n"

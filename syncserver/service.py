@@ -61,6 +61,48 @@ class Service:
         self.log.sync()
         return reports
 
+    def expire_open_uploads(self, now: datetime.datetime) -> int:
+        """Delete the uploads announced and not completed that nobody touched for
+        ``[limits] open_upload_days``: their rows and received bytes. Nothing of them
+        was acknowledged; a device that comes back announces the bundle again and starts
+        from offset 0. Returns how many went."""
+        days = self.project.config.limits.open_upload_days
+        cutoff_ms = int(now.timestamp() * 1000) - days * 86_400_000
+        rows = self.project.store.read_sync(
+            lambda c: c.execute(
+                "SELECT bundle_id FROM uploads WHERE completed_ms IS NULL AND created_ms < ?",
+                (cutoff_ms,),
+            ).fetchall()
+        )
+        stale = []
+        for (raw,) in rows:
+            try:  # the last byte received counts as activity
+                touched_ms = self.area.part(uuid.UUID(bytes=raw)).stat().st_mtime * 1000
+            except FileNotFoundError:
+                touched_ms = 0
+            if touched_ms < cutoff_ms:
+                stale.append(bytes(raw))
+        if not stale:
+            return 0
+
+        def tx(conn: sqlite3.Connection) -> list[bytes]:
+            return [
+                b
+                for b in stale
+                if conn.execute(
+                    "DELETE FROM uploads WHERE bundle_id = ? AND completed_ms IS NULL"
+                    " AND NOT EXISTS (SELECT 1 FROM bundles WHERE bundle_id = ?)",
+                    (b, b),
+                ).rowcount
+            ]
+
+        gone = self.project.store.write_sync(tx)
+        for b in gone:
+            self.area.discard(uuid.UUID(bytes=b))
+        if gone:
+            log.info("deleted %d uploads untouched for %d days", len(gone), days)
+        return len(gone)
+
     def close(self) -> None:
         """Stop the ingest workers, and the background matcher after what is waiting
         (call before closing the store)."""

@@ -178,6 +178,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX respondent_candidates_open ON respondent_candidates(id) WHERE state = 'open';
     CREATE INDEX respondent_candidates_b ON respondent_candidates(b);
     """,
+    # 3: uploads announced and not completed, per device (the cap on them, the expiry)
+    """
+    CREATE INDEX uploads_open ON uploads (device_id) WHERE completed_ms IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,6 +15,7 @@ request line or header over 8190 bytes, more than 128 headers and a body over
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import ssl
@@ -68,6 +69,21 @@ async def _health(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
+log = logging.getLogger("syncserver")
+
+#: How often stale uploads are looked for (and once at start-up).
+EXPIRY_EVERY_SECONDS = 3600.0
+
+
+async def _expire_open_uploads(service: Service, clock: Callable[[], datetime.datetime]) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(service.expire_open_uploads, clock())
+        except Exception:  # never stop the server for housekeeping; try again later
+            log.exception("could not expire stale uploads")
+        await asyncio.sleep(EXPIRY_EVERY_SECONDS)
+
+
 def create_app(
     project: Project, *, clock: Callable[[], datetime.datetime] = _utcnow
 ) -> web.Application:
@@ -89,7 +105,11 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         service.recover(clock())
+        expiry = asyncio.create_task(_expire_open_uploads(service, clock))
         yield
+        expiry.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await expiry
         await asyncio.to_thread(service.close)
 
     app.cleanup_ctx.append(lifecycle)

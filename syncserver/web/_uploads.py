@@ -17,7 +17,7 @@ from aiohttp import web
 
 from schemas.wire import UploadCreate, UploadState
 
-from ..errors import BadRequest, NotFound, TooLarge, UploadConflict
+from ..errors import BadRequest, NotFound, RateLimited, TooLarge, UploadConflict
 from ._base import AREA, CLOCK, GATE, PROJECT, SERVICE, authenticate, decode_body, json_response
 
 __all__ = ["routes"]
@@ -67,6 +67,16 @@ async def create(request: web.Request) -> web.Response:
             (up.bundle_id.bytes,),
         ).fetchone()
         if row is None:
+            (n,) = conn.execute(
+                "SELECT COUNT(*) FROM uploads WHERE device_id = ? AND completed_ms IS NULL",
+                (device.device_id.bytes,),
+            ).fetchone()
+            if n >= project.config.limits.open_uploads_per_device:
+                raise RateLimited(
+                    f"this device has {n} uploads announced and not completed",
+                    hint="complete (or wait for) the uploads already started, then try again",
+                    retry_after=60,
+                )
             conn.execute(
                 "INSERT INTO uploads (bundle_id, device_id, size, sha256, created_ms)"
                 " VALUES (?, ?, ?, ?, ?)",

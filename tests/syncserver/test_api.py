@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import os
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from syncserver import devices
 from syncserver.devices import create_token
 from syncserver.forms import publish_form
 from syncserver.project import Project
+from syncserver.service import Service
 from syncserver.web import create_app
 
 FORM = shipped_form("escapee-interview")
@@ -339,3 +341,57 @@ async def test_oversized_chunk_is_413_in_the_one_error_shape(server) -> None:  #
     r = await client.patch(bid, 0, big)
     assert r.status == 413
     assert set(msgspec.json.decode(await r.read())["error"]) >= {"code", "message"}
+
+
+def _limits(project: Project, **changes: int) -> None:
+    lim = msgspec.structs.replace(project.config.limits, **changes)
+    project.config = msgspec.structs.replace(project.config, limits=lim)
+
+
+@pytest.mark.asyncio
+async def test_open_uploads_per_device_are_capped(server) -> None:  # type: ignore[no-untyped-def]
+    """A device cannot fill the disk with uploads it announces and never completes."""
+    project, _, _ = server
+    _limits(project, open_uploads_per_device=2)
+    client, _ = await enrolled(server)
+    b = [bundle(project, client, n=1, seq=s, seed=s) for s in (1, 2, 3)]
+    for bid, data in b[:2]:
+        assert (await client.create(bid, data))[0] == 201
+    status, body = await client.create(*b[2])
+    err = body["error"]
+    assert status == 429 and err["code"] == "rate_limited" and "complete" in err["hint"]
+    assert (await client.create(*b[0]))[0] == 200  # asking again about one is fine
+    await client.upload(*b[0])  # one completes: room for another
+    assert (await client.create(*b[2]))[0] == 201
+
+
+@pytest.mark.asyncio
+async def test_uploads_untouched_for_days_expire(server) -> None:  # type: ignore[no-untyped-def]
+    project, _, _ = server
+    client, _ = await enrolled(server)
+    (old, old_data), (fresh, fresh_data), (done, done_data) = (
+        bundle(project, client, n=1, seq=s, seed=s) for s in (1, 2, 3)
+    )
+    for bid, data in ((old, old_data), (fresh, fresh_data)):
+        assert (await client.create(bid, data))[0] == 201
+        assert (await client.patch(bid, 0, data[:100])).status == 204
+    await client.upload(done, done_data)
+    service = Service(project)  # beside the app's: the same store and upload area
+    try:
+        _expire_and_check(service, project, old, fresh)
+    finally:
+        service.close()
+    status, body = await client.create(old, old_data)  # the device comes back: from zero
+    assert status == 201 and body["offset"] == 0
+    await client.upload(old, old_data)
+
+
+def _expire_and_check(service: Service, project: Project, old: uuid.UUID, fresh: uuid.UUID) -> None:
+    later = now() + datetime.timedelta(days=project.config.limits.open_upload_days + 1)
+    part = service.area.part(fresh)
+    touched = later.timestamp() - 3600  # bytes arrived an hour before "later"
+    os.utime(part, (touched, touched))
+    assert service.expire_open_uploads(later) == 1  # the old one; not the fresh, not the done
+    assert not service.area.part(old).exists() and part.exists()
+    assert count(project, "SELECT COUNT(*) FROM uploads") == 2
+    assert count(project, "SELECT COUNT(*) FROM bundles") == 1
