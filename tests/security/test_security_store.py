@@ -67,12 +67,8 @@ def env(project: Project) -> Env:
     return Env(project)
 
 
-def every_byte(root: Path, *, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in root.rglob("*")
-        if p.is_file() and not set(p.relative_to(root).parts) & set(skip)
-    }
+def every_byte(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_audit_entries_hold_no_answer_name_token_or_key(env: Env, tmp_path: Path) -> None:
@@ -120,8 +116,8 @@ def test_audit_entries_hold_no_answer_name_token_or_key(env: Env, tmp_path: Path
 
 
 def test_without_the_project_secret_the_disk_shows_no_sensitive_answer(env: Env) -> None:
-    """Everything a copy of the project directory holds but the attachments: the
-    database and its WAL, the received bundles (ciphertext), the sealed identity, the
+    """Everything a copy of the project directory holds: the database and its WAL, the
+    received bundles (ciphertext, attachments inside), the sealed identity, the
     configuration. No sensitive answer, no key, no enrollment or admin token (kept as
     hashes); the project's private keys are only in ``identity.sealed``, under the
     passphrase."""
@@ -136,7 +132,7 @@ def test_without_the_project_secret_the_disk_shows_no_sensitive_answer(env: Env)
     ident = project.identity
     project.store.close()
     try:
-        files = every_byte(project.config.root, skip=("attachments",))
+        files = every_byte(project.config.root)
         assert "store.db" in files and any(f.startswith("blobs") for f in files)
         needles = [
             NAME.encode(),
