@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .._fs import LOW_SPACE_BYTES, disk_full, space_left
 from ..errors import StorageFull, StoreError
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -178,7 +179,10 @@ class SqliteStore:
             except sqlite3.Error as e:
                 if conn is not None and conn.in_transaction:
                     conn.execute("ROLLBACK")
-                err = _full(e) or StoreError(f"store write failed ({e.__class__.__name__})")
+                # A failed commit may not say why (an I/O error, say): on a (nearly) full
+                # disk it is taken for a full disk, which the client may retry later.
+                full = _full(e) or (StorageFull() if _low_space(self.path) else None)
+                err = full or StoreError(f"store write failed ({e.__class__.__name__})")
                 outcomes = [(fut, None, err) for _, fut in batch]
             except StoreError as e:
                 outcomes = [(fut, None, e) for _, fut in batch]
@@ -205,9 +209,7 @@ class _BatchLost(Exception):
 
 def _full(e: BaseException) -> StorageFull | None:
     """SQLITE_FULL (the disk or the database's quota) as the error every caller knows."""
-    if isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-        return StorageFull()
-    return None
+    return StorageFull() if disk_full(e) else None
 
 
 _Waiter = asyncio.Future[Any] | concurrent.futures.Future[Any]
@@ -225,3 +227,10 @@ def _settle(fut: _Waiter, result: Any, error: BaseException | None) -> None:
 def _statements(script: str) -> list[str]:
     """Split a migration script into statements (our scripts hold no ';' in literals)."""
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _low_space(path: Path) -> bool:
+    try:
+        return space_left(path.parent) < LOW_SPACE_BYTES
+    except OSError:
+        return False

@@ -31,14 +31,13 @@ from schemas.wire import (
     request_message,
 )
 
-from .._fs import LOW_SPACE_BYTES, disk_full, space_left
+from .._fs import disk_full
 from ..errors import (
     AuthFailed,
     BadRequest,
     RateLimited,
     RequestTimeout,
     StorageFull,
-    StoreError,
     SyncServerError,
 )
 from ..project import Project
@@ -160,7 +159,7 @@ async def error_middleware(
             resp.headers["Allow"] = e.headers["Allow"]
         return resp
     except Exception as exc:
-        err = _as_error(exc, request)
+        err = _as_error(exc)
         if err is None:
             log.exception("unhandled error on %s %s", request.method, request.path)
             return _error(500, "internal", "internal server error", "retry later", None)
@@ -171,20 +170,12 @@ async def error_middleware(
         return resp
 
 
-def _as_error(exc: Exception, request: web.Request) -> SyncServerError | None:
-    """The error to answer ``exc`` with (None: an unexpected one, a plain 500).
-
-    A full disk answers 507 wherever it shows: ENOSPC from a file, SQLITE_FULL from a
-    statement, or a store write that failed while the project's disk is (nearly) full
-    (the store reports a failed commit without its cause)."""
+def _as_error(exc: Exception) -> SyncServerError | None:
+    """The error to answer ``exc`` with (None: an unexpected one, a plain 500). A full
+    disk answers 507 wherever it shows: ENOSPC from a file, SQLITE_FULL from a statement
+    (the store maps its own commits to :class:`StorageFull`)."""
     if disk_full(exc):
         return StorageFull()
-    if isinstance(exc, StoreError) and not isinstance(exc, StorageFull):
-        try:
-            low = space_left(request.app[PROJECT].config.root) < LOW_SPACE_BYTES
-        except OSError:
-            low = False
-        return StorageFull() if low else exc
     if isinstance(exc, SyncServerError):
         return exc
     if isinstance(exc, RequestPayloadError):
