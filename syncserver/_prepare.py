@@ -52,7 +52,8 @@ __all__ = ["Prepared", "PreparedRecord", "Preparer", "PreparerPool", "pool_for_p
 
 @dataclass
 class PreparedRecord:
-    """A valid record, ready to merge: its stored forms and its identity tokens."""
+    """A valid record, ready to merge: its stored forms and its identity tokens.
+    ``record`` holds the plain answers only: the sensitive ones travel sealed."""
 
     record: Record
     sha256: bytes
@@ -173,11 +174,12 @@ class Preparer:
             plain, secret = split(dict(rec.answers), compiled.sensitive)
             who = identity_answers(compiled.identity, rec.answers)
             tokens, postings = stored_tokens(self._tokens, who)
+            stored = msgspec.structs.replace(rec, answers=plain)  # what crosses back, too
             out.valid.append(
                 PreparedRecord(
-                    rec,
+                    stored,
                     sha,
-                    msgspec.msgpack.encode(msgspec.structs.replace(rec, answers=plain)),
+                    msgspec.msgpack.encode(stored),
                     seal(self._store_key, rec.record_id, rec.version, sha, secret),
                     who,
                     tokens,
