@@ -25,6 +25,7 @@ from schemas.errors import BundleInvalid
 from .audit import log_key_use
 from .errors import SyncServerError
 from .project import Project
+from .uploads import UploadArea
 
 __all__ = ["AttachmentNotFound", "extract_attachment", "leftover_plaintext"]
 
@@ -105,7 +106,7 @@ def extract_attachment(
         ).fetchone()
     )
     device_key = Ed25519PublicKey.from_public_bytes(key)
-    blob = project.config.root / "blobs" / sha.hex()
+    blob = UploadArea(project.config.root).blob(sha)
     sink = _OneSink(record_id, name, out)
     try:
         with blob.open("rb") as f:

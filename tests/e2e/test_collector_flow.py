@@ -190,6 +190,8 @@ def test_collector_end_to_end(
     other = ["--dir", str(tmp_path / "srv"), "--key-file", str(key), "--out", str(got) + "2"]
     assert server_cli(["attachments", "get", str(uuid.UUID(bytes=rid)), "nope.ogg", *other]) == 1
     assert "no attachment of that name" in capsys.readouterr().err
+    assert server_cli(["attachments", "get", str(uuid.uuid4()), "audio-1.ogg", *other]) == 1
+    assert "no record" in capsys.readouterr().err
     assert not (tmp_path / "recording-out.ogg2").exists()
     p = open_project(tmp_path / "srv", secret)
     try:
