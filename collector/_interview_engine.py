@@ -396,7 +396,9 @@ class Interview:
     def review(self) -> list[ReviewEntry]:
         """Every answered question, in interview order, with its answer as text."""
         problems: dict[str, str] = {}
-        for p in self._validator.validate(self._answers, stopped_early=self._stopped):
+        # Every problem (keep=None): the review marks each answered question that has one.
+        found = self._validator.validate(self._answers, stopped_early=self._stopped, keep=None)
+        for p in found:
             problems.setdefault(p.path, self._problem_message(p))
         out: list[ReviewEntry] = []
         steps, _ = self._flow()

@@ -15,12 +15,13 @@ from ._model import (
     Text,
     form_digest,
 )
-from ._validate import Validator
+from ._validate import MAX_PROBLEMS, Validator
 from .xlsform import ImportResult, import_xlsform
 
 __all__ = [
     "ANSWER_TYPES",
     "IDENTITY_ROLES",
+    "MAX_PROBLEMS",
     "Choice",
     "ImportResult",
     "Constraint",

@@ -3,12 +3,20 @@
 :class:`Validator` compiles a form once: a msgspec struct type per scope (the top level
 and each repeat group) checks types, unknown names and choice membership in C; compiled
 expression closures then decide relevance, required-when-relevant and constraints. Every
-problem is reported with its path (``$.detention[1].year``), never with the answer itself.
+problem is reported with its path (``$.detention[1].year``), never with the answer itself,
+and says what would be accepted (the choice codes, the range, the names of the form).
+
+Work and output are bounded by the input, whatever it holds: a repeat is checked up to its
+``max_count`` entries (more are one ``too_many`` problem, not more work), and at most
+``keep`` problems are kept (by default :data:`MAX_PROBLEMS`), the rest only counted
+(survey-language.md §8.3).
 """
 
 from __future__ import annotations
 
 import datetime
+import difflib
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -19,13 +27,18 @@ from ._expr import Compiled, Env, compile_node, parse, truthy
 from ._model import ANSWER_TYPES, Constraint, Form, Item, Text
 from ._regex import compile_pattern
 
-__all__ = ["MAX_TEXT_ANSWER", "Validator"]
+__all__ = ["MAX_PROBLEMS", "MAX_TEXT_ANSWER", "Validator"]
 
 #: Longest text answer accepted, in characters.
 MAX_TEXT_ANSWER = 20_000
 YEAR_MIN, YEAR_MAX = 1900, 2100
 #: Numbers are bounded to what every JSON and msgpack peer represents exactly.
 MAX_NUMBER = 2**53
+#: Problems kept per response by default; the rest are counted (survey-language.md §8.3).
+MAX_PROBLEMS = 100
+#: Choice codes listed in a message; a longer list ends with how many there are.
+_SHOWN_CHOICES = 30
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 Check = Callable[[Any, Callable[[str], Any]], bool]
 
@@ -233,23 +246,32 @@ class Validator:
         return self._top.struct
 
     def check(self, answers: Mapping[str, Any], *, stopped_early: bool = False) -> None:
-        """Raise :class:`~schemas.errors.ResponseInvalid` with every problem, if any."""
+        """Raise :class:`~schemas.errors.ResponseInvalid` with the problems, if any (at
+        most :data:`MAX_PROBLEMS`, then how many more there are)."""
         problems = self.validate(answers, stopped_early=stopped_early)
         if problems:
             raise ResponseInvalid(problems, source=f"form '{self.form.id}' v{self.form.version}")
 
-    def validate(self, answers: Mapping[str, Any], *, stopped_early: bool = False) -> list[Problem]:
-        """Every problem of ``answers`` with its path; an empty list means valid.
+    def validate(
+        self,
+        answers: Mapping[str, Any],
+        *,
+        stopped_early: bool = False,
+        keep: int | None = MAX_PROBLEMS,
+    ) -> list[Problem]:
+        """The problems of ``answers``, each with its path; an empty list means valid.
 
         ``stopped_early`` is for an interview the respondent ended: unanswered required
         questions and repeats below their minimum are then not problems; everything that
-        *was* answered is checked as usual.
+        *was* answered is checked as usual. At most ``keep`` problems are returned (None:
+        all), in the order found; when there were more, one last problem with the code
+        ``more_problems`` says how many were not kept.
         """
-        out: list[Problem] = []
         if not isinstance(answers, Mapping):
             return [Problem(path="$", code="type", message="answers must be a mapping")]
+        out = _Kept(keep)
         self._scope(self._top, answers, None, "$", out, stopped_early)
-        return out
+        return out.problems()
 
     # -- one scope ---------------------------------------------------------------------
 
@@ -259,7 +281,7 @@ class Validator:
         values: Mapping[str, Any],
         outer: _Frame | None,
         path: str,
-        out: list[Problem],
+        out: _Kept,
         stopped_early: bool = False,
     ) -> None:
         bad: set[str] = set()
@@ -272,7 +294,7 @@ class Validator:
             # msgpack as lists, and expressions rely on it, so other containers are refused.
             v = values.get(node.name)
             if v is not None and not isinstance(v, list) and node.name not in bad:
-                out.append(_p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS[node.type]}"))
+                out.append(_p(f"{path}.{node.name}", "type", f"expected {_expected(node)}"))
                 bad.add(node.name)
         frame = _Frame(scope, values, outer, bad, path)
         for node in scope.checked:
@@ -300,7 +322,8 @@ class Validator:
                 assert node.scope is not None
                 if not stopped_early or len(v) > (node.item.max_count or len(v)):
                     self._count(node, len(v), p, out)
-                for i, inst in enumerate(v):
+                # Entries beyond max_count are one problem (too_many), not more work.
+                for i, inst in enumerate(v[: _most(node)]):
                     self._scope(node.scope, inst, frame, f"{p}[{i}]", out, stopped_early)
                 continue
             if node.type == "select_multiple" and len(set(v)) != len(v):
@@ -323,16 +346,14 @@ class Validator:
                         out.append(_p(p, "choice_filtered", "a choice does not apply here"))
                         break
 
-    def _count(self, node: _Node, n: int, p: str, out: list[Problem]) -> None:
+    def _count(self, node: _Node, n: int, p: str, out: _Kept) -> None:
         lo, hi = node.item.min_count, node.item.max_count
         if lo is not None and n < lo:
             out.append(_p(p, "too_few", f"needs at least {lo} entr{'y' if lo == 1 else 'ies'}"))
         if hi is not None and n > hi:
             out.append(_p(p, "too_many", f"allows at most {hi} entr{'y' if hi == 1 else 'ies'}"))
 
-    def _types(
-        self, scope: _Scope, values: Mapping[str, Any], path: str, out: list[Problem]
-    ) -> set[str]:
+    def _types(self, scope: _Scope, values: Mapping[str, Any], path: str, out: _Kept) -> set[str]:
         """Slow path after msgspec refused the scope: find every type problem."""
         bad: set[str] = set()
         for key in values:
@@ -341,7 +362,7 @@ class Validator:
                 continue
             node = scope.by_name.get(key)
             if node is None:
-                out.append(_p(f"{path}.{key}", "unknown_field", "no such question in this form"))
+                out.append(_unknown(scope, path, key))
             elif not node.answerable and node.type != "repeat":
                 if values[key] is not None:
                     out.append(_p(f"{path}.{key}", "no_answer", f"a {node.type} takes no answer"))
@@ -359,14 +380,14 @@ class Validator:
                         _p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS['repeat']}")
                     )
                     bad.add(node.name)
-                elif not all(isinstance(x, Mapping) for x in v):
+                elif not all(isinstance(x, Mapping) for x in v[: _most(node)]):
                     out.append(_p(f"{path}.{node.name}", "type", "each entry must be a mapping"))
                     bad.add(node.name)
                 continue
             try:
                 msgspec.convert(v, t)
             except msgspec.ValidationError:
-                out.append(_p(f"{path}.{node.name}", "type", f"expected {_TYPE_WORDS[node.type]}"))
+                out.append(_p(f"{path}.{node.name}", "type", f"expected {_expected(node)}"))
                 bad.add(node.name)
         return bad
 
@@ -376,3 +397,63 @@ class Validator:
 
 def _p(path: str, code: str, message: str) -> Problem:
     return Problem(path=path, code=code, message=message)
+
+
+def _most(node: _Node) -> int | None:
+    """How many entries of a repeat are checked: its ``max_count`` (None: all)."""
+    return node.item.max_count
+
+
+def _expected(node: _Node) -> str:
+    """What an answer to ``node`` must be, with the choice codes it accepts."""
+    words = _TYPE_WORDS[node.type]
+    if node.choices is None or node.type not in ("select_one", "select_multiple"):
+        return words
+    codes = list(node.choices)
+    shown = ", ".join(codes[:_SHOWN_CHOICES])
+    if len(codes) > _SHOWN_CHOICES:
+        shown += f", … ({len(codes)} in all)"
+    if node.type == "select_one":
+        return f"one of the choice codes {shown}"
+    return f"a list of choice codes from {shown}"
+
+
+def _unknown(scope: _Scope, path: str, key: str) -> Problem:
+    """An answer under a name the form does not have. A name that could be a question's
+    is shown, with the closest names of the form; anything else is not repeated (it
+    could be any text at all)."""
+    if _NAME.fullmatch(key) is None:
+        return _p(
+            f"{path}.?",
+            "unknown_field",
+            f"an answer under a name that is not a question name ({len(key)} characters)",
+        )
+    names = [n.name for n in scope.checked]
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return _p(f"{path}.{key}", "unknown_field", f"no such question in this form{hint}")
+
+
+class _Kept:
+    """The problems found: the first ``keep`` of them, and how many there were."""
+
+    __slots__ = ("keep", "kept", "count")
+
+    def __init__(self, keep: int | None) -> None:
+        self.keep = keep
+        self.kept: list[Problem] = []
+        self.count = 0
+
+    def append(self, p: Problem) -> None:
+        self.count += 1
+        if self.keep is None or len(self.kept) < self.keep:
+            self.kept.append(p)
+
+    def problems(self) -> list[Problem]:
+        more = self.count - len(self.kept)
+        if more <= 0:
+            return self.kept
+        return [
+            *self.kept,
+            _p("$", "more_problems", f"{more} more problem{'s' if more != 1 else ''} not listed"),
+        ]

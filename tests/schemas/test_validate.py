@@ -495,12 +495,12 @@ def test_type_errors_reported_all_at_once_with_paths() -> None:
         ("$.height", "type", "expected a finite number within ±2^53"),
         ("$.smoker", "type", "expected true or false"),
         ("$.born", "type", "expected a date (YYYY-MM-DD)"),
-        ("$.region", "type", "expected one choice value"),
-        ("$.regions", "type", "expected a list of choice values"),
+        ("$.region", "type", "expected one of the choice codes north, south, east"),
+        ("$.regions", "type", "expected a list of choice codes from north, south, east"),
         ("$.code", "type", "expected text"),
         ("$.det[0].yr", "type", "expected a year (1900-2100)"),
         ("$.det[1].since", "type", "expected a whole number within ±2^53"),
-        ("$.det[2].fac", "type", "expected one choice value"),
+        ("$.det[2].fac", "type", "expected one of the choice codes yes, no"),
     ]
 
 
@@ -579,8 +579,12 @@ def test_unknown_answer_names() -> None:
     assert got == [
         ("$.ghost", "unknown_field", "no such question in this form"),
         ("$.fac", "unknown_field", "no such question in this form"),  # lives in a repeat
-        ("$.Consent", "unknown_field", "no such question in this form"),
-        ("$.", "unknown_field", "no such question in this form"),
+        ("$.Consent", "unknown_field", "no such question in this form; did you mean 'consent'?"),
+        (
+            "$.?",  # not a name a question could have: not repeated (it could be any text)
+            "unknown_field",
+            "an answer under a name that is not a question name (0 characters)",
+        ),
         ("$", "unknown_field", "answer names must be strings"),
     ]
     got = pairs(plain(det=[{"fac": "no", "consent": "yes", "ghost": 2}]))
@@ -835,3 +839,75 @@ def test_validate_never_raises(answers: dict[str, Any], stopped_early: bool) -> 
     else:
         with pytest.raises(ResponseInvalid):
             V.check(answers, stopped_early=stopped_early)
+
+
+# ---------------------------------------------------------------------------- bounds
+# Work and output are bounded by the input (issue 11): a hostile response cannot make
+# the validator check more repeat entries than the form allows, or keep more problems
+# than a fixed number, however many it has.
+
+
+def test_repeat_entries_beyond_max_count_are_not_checked() -> None:
+    # 200,000 empty entries where the form allows 3: each one checked would be a
+    # `required` problem of its own (200,000 of them, kept or counted).
+    answers = plain(det=[{}] * 200_000)
+    got = pairs(answers, keep=None)
+    assert got == [
+        ("$.det", "too_many"),
+        ("$.det[0].fac", "required"),
+        ("$.det[1].fac", "required"),
+        ("$.det[2].fac", "required"),
+    ]
+
+
+def test_repeat_entries_beyond_max_count_are_not_type_checked() -> None:
+    # Past max_count an entry is not even looked at: not a mapping there is no problem.
+    got = pairs(plain(det=[{"fac": "no"}] * 3 + [5] * 1000), keep=None)
+    assert got == [("$.det", "too_many")]
+    got = pairs(plain(det=[{"fac": "no"}, 5]), keep=None)
+    assert got == [("$.det", "type")]
+
+
+def test_problems_kept_are_capped_and_counted() -> None:
+    from schemas.survey import MAX_PROBLEMS
+
+    answers = {**plain(), **{f"ghost_{i}": 1 for i in range(MAX_PROBLEMS + 250)}}
+    got = V.validate(answers)
+    assert len(got) == MAX_PROBLEMS + 1
+    assert [p.path for p in got[:3]] == ["$.ghost_0", "$.ghost_1", "$.ghost_2"]
+    assert (got[-1].path, got[-1].code, got[-1].message) == (
+        "$",
+        "more_problems",
+        "250 more problems not listed",
+    )
+    assert len(V.validate(answers, keep=None)) == MAX_PROBLEMS + 250
+    assert [p.code for p in V.validate(answers, keep=2)] == [
+        "unknown_field",
+        "unknown_field",
+        "more_problems",
+    ]
+    with pytest.raises(ResponseInvalid) as info:
+        V.check(answers)
+    assert len(info.value.problems) == MAX_PROBLEMS + 1
+
+
+def test_unknown_names_are_not_repeated_unless_they_could_be_question_names() -> None:
+    long_key = "x" * 100_000
+    got = triples({**plain(), long_key: 1, f"{MARK} 김": 2, "age\n": 3})
+    assert got == [
+        (
+            "$.?",
+            "unknown_field",
+            "an answer under a name that is not a question name (100000 characters)",
+        ),
+        (
+            "$.?",
+            "unknown_field",
+            "an answer under a name that is not a question name (22 characters)",
+        ),
+        (
+            "$.?",
+            "unknown_field",
+            "an answer under a name that is not a question name (4 characters)",
+        ),
+    ]
