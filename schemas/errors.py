@@ -137,6 +137,8 @@ class BundleReason(enum.Enum):
     RECORD_INVALID = "record malformed"
     LIMIT_EXCEEDED = "size or count limit exceeded"
     PAYLOAD_TRAILING = "plaintext after the last attachment"
+    WRONG_PROJECT = "bundle is for another project"
+    WRONG_BUNDLE_ID = "bundle id is not the one it was uploaded as"
 
 
 class BundleInvalid(BundleError):

@@ -1,10 +1,14 @@
 """Opening a bundle (docs/spec/bundle-v1.md §9.2).
 
-The opener reads the header, unwraps the file key with the project key, checks the
-header MAC, verifies the device signature over header and manifest *before* trusting a
-byte of the payload, then streams records (into memory, within limits) and attachments
-(into a sink), checking each against the manifest. Any fault is one opaque
-:class:`~schemas.errors.BundleInvalid`; its ``reason`` is for the server's private log.
+The opener reads the header, checks what the caller expects of it (project id, bundle
+id) before any key is used, unwraps the file key with the project key, checks the header
+MAC, verifies the device signature over header and manifest *before* trusting a byte of
+the payload, then streams records and attachments, checking each against the manifest.
+Records go into memory (decoded, within limits) or, one at a time, to a
+:class:`RecordSink` that receives each with its answers still undecoded (a server's
+ingest: its memory then does not grow with the bundle, §8). Attachments go to an
+attachment sink. Any fault is one opaque :class:`~schemas.errors.BundleInvalid`; its
+``reason`` is for the server's private log.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..errors import BundleInvalid, BundleReason
-from ..wire import Record, decode_record
+from ..wire import Record, RecordHead, decode_record, decode_record_head
 from ._header import LABEL_PAYLOAD, BundleHeader, hkdf, read_header
 from ._keys import RecipientKey
 from ._limits import DEFAULT_LIMITS, Limits
@@ -29,9 +33,18 @@ from ._manifest import Manifest, decode_manifest, signed_message
 from ._sinks import AttachmentSink, DiscardSink
 from ._stream import StreamReader
 
-__all__ = ["OpenedBundle", "open_bundle"]
+__all__ = ["OpenedBundle", "RecordSink", "open_bundle"]
 
 DeviceKeys = Callable[[uuid.UUID], Ed25519PublicKey | None]
+
+
+class RecordSink(Protocol):
+    """Takes each record as it is read, its hash and fields already checked against the
+    signed manifest, its answers undecoded (``head.answers`` is their exact bytes).
+    Records are authentic when they arrive, but the bundle is not known to be whole
+    until :func:`open_bundle` returns: a sink keeps what it makes of them until then."""
+
+    def record(self, head: RecordHead) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,16 +88,24 @@ def open_bundle(
     recipient: RecipientKey,
     device_keys: DeviceKeys,
     sink: AttachmentSink | None = None,
+    records: RecordSink | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    project_id: uuid.UUID | None = None,
+    bundle_id: uuid.UUID | None = None,
 ) -> OpenedBundle:
     """Open, authenticate and check a bundle read from ``src``.
 
     ``device_keys(device_id)`` returns the device's Ed25519 public key, or ``None`` if the
     device is unknown. Attachments go to ``sink`` (by default verified and discarded).
+    Records are decoded into ``OpenedBundle.records``, unless ``records`` is given: it
+    then receives each one undecoded, and ``OpenedBundle.records`` is empty. With
+    ``project_id`` or ``bundle_id``, a header naming another is refused before any key
+    is used (``WRONG_PROJECT``, ``WRONG_BUNDLE_ID``).
     """
     sink = sink or DiscardSink()
+    expect = _Expect(project_id, bundle_id)
     try:
-        result = _open(src, recipient, device_keys, sink, limits)
+        result = _open(src, recipient, device_keys, sink, records, limits, expect)
     except BaseException:
         sink.abort()
         raise
@@ -92,15 +113,30 @@ def open_bundle(
     return result
 
 
+@dataclass(frozen=True)
+class _Expect:
+    project_id: uuid.UUID | None
+    bundle_id: uuid.UUID | None
+
+    def check(self, header: BundleHeader) -> None:
+        if self.project_id is not None and header.project_id != self.project_id:
+            raise BundleInvalid(BundleReason.WRONG_PROJECT)
+        if self.bundle_id is not None and header.bundle_id != self.bundle_id:
+            raise BundleInvalid(BundleReason.WRONG_BUNDLE_ID)
+
+
 def _open(
     src: BinaryIO,
     recipient: RecipientKey,
     device_keys: DeviceKeys,
     sink: AttachmentSink,
+    record_sink: RecordSink | None,
     limits: Limits,
+    expect: _Expect,
 ) -> OpenedBundle:
     reader = _Hashing(src, limits.max_bundle_bytes)
     header = read_header(reader)  # type: ignore[arg-type]
+    expect.check(header)
     file_key = header.unwrap(recipient)
     stream = StreamReader(reader, hkdf(file_key, header.payload_nonce, LABEL_PAYLOAD))  # type: ignore[arg-type]
     del file_key
@@ -128,6 +164,7 @@ def _open(
     _check_manifest(manifest, limits)
 
     records: list[Record] = []
+    listed: set[tuple[uuid.UUID, str]] = set()
     names: dict[uuid.UUID, set[str]] = {}
     for a in manifest.attachments:
         names.setdefault(a.record_id, set()).add(a.name)
@@ -135,8 +172,9 @@ def _open(
         raw = stream.read(entry.size)
         if hashlib.sha256(raw).digest() != entry.sha256:
             raise BundleInvalid(BundleReason.MANIFEST_MISMATCH, "record hash")
+        rec: Record | RecordHead
         try:
-            rec = decode_record(raw)
+            rec = decode_record(raw) if record_sink is None else decode_record_head(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
             raise BundleInvalid(BundleReason.RECORD_INVALID) from None
         except RecursionError:  # answers nested beyond what the decoder can follow
@@ -148,8 +186,14 @@ def _open(
             entry.form_version,
         ) or not set(rec.attachments) <= names.get(rec.record_id, set()):
             raise BundleInvalid(BundleReason.MANIFEST_MISMATCH, "record fields")
-        records.append(rec)
-    listed = {(r.record_id, n) for r in records for n in r.attachments}
+        listed.update((rec.record_id, n) for n in rec.attachments)
+        if record_sink is None:
+            assert isinstance(rec, Record)
+            records.append(rec)
+        else:
+            assert isinstance(rec, RecordHead)
+            record_sink.record(rec)
+        del raw, rec
     if any((a.record_id, a.name) not in listed for a in manifest.attachments):
         raise BundleInvalid(BundleReason.MANIFEST_MISMATCH, "attachment named by no record")
 

@@ -26,7 +26,7 @@ from ._forms import (
     verify_formset,
 )
 from ._receipt import RECEIPT_LABEL, Receipt, ReceiptBody, sign_receipt, verify_receipt
-from ._record import Record, decode_record, encode_record
+from ._record import Record, RecordHead, decode_record, decode_record_head, encode_record
 from ._upload import UploadCreate, UploadState
 
 __all__ = [
@@ -56,7 +56,9 @@ __all__ = [
     "ErrorBody",
     "ErrorDetail",
     "Record",
+    "RecordHead",
     "decode_record",
+    "decode_record_head",
     "encode_record",
     "sign_request",
     "verify_request",

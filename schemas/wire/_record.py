@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-__all__ = ["Record", "encode_record", "decode_record"]
+__all__ = ["Record", "RecordHead", "decode_record", "decode_record_head", "encode_record"]
 
 _FORM_ID = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 _POSITIVE = Annotated[int, msgspec.Meta(ge=1, lt=2**31)]
@@ -22,6 +22,7 @@ _NAME = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 
 _UTC = Annotated[datetime.datetime, msgspec.Meta(tz=True)]
+_LANG = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}$")]
 
 
 class Record(
@@ -39,7 +40,7 @@ class Record(
     form_version: _POSITIVE
     created_at: _UTC
     modified_at: _UTC
-    lang: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}$")]
+    lang: _LANG
     answers: dict[str, Any]
     attachments: tuple[_NAME, ...] = ()
     #: The respondent stopped the interview (their right at any question): required
@@ -54,8 +55,51 @@ class Record(
         )
 
 
+class RecordHead(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
+    """A record whose answers are left undecoded: the exact bytes of the ``answers`` map
+    (a ``msgspec.Raw``). What an opener checks against its manifest entry, and what a
+    server decodes the answers from, into the shape of their form only (bundle-v1.md §7,
+    §8): decoding a hostile record's answers generically could cost far more memory than
+    its bytes."""
+
+    record_id: uuid.UUID
+    version: _POSITIVE
+    form_id: _FORM_ID
+    form_version: _POSITIVE
+    created_at: _UTC
+    modified_at: _UTC
+    lang: _LANG
+    answers: msgspec.Raw
+    attachments: tuple[_NAME, ...] = ()
+    stopped_early: bool = False
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordHead(record_id={self.record_id}, version={self.version}, "
+            f"form={self.form_id!r} v{self.form_version})"
+        )
+
+    def with_answers(self, answers: dict[str, Any]) -> Record:
+        """The record with ``answers`` decoded (or replaced)."""
+        return Record(
+            record_id=self.record_id,
+            version=self.version,
+            form_id=self.form_id,
+            form_version=self.form_version,
+            created_at=self.created_at,
+            modified_at=self.modified_at,
+            lang=self.lang,
+            answers=answers,
+            attachments=self.attachments,
+            stopped_early=self.stopped_early,
+        )
+
+
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 _decoder = msgspec.msgpack.Decoder(Record)
+_head_decoder = msgspec.msgpack.Decoder(RecordHead)
 
 
 def encode_record(record: Record) -> bytes:
@@ -66,3 +110,9 @@ def encode_record(record: Record) -> bytes:
 def decode_record(data: bytes) -> Record:
     """Decode and type-check a record; raises ``msgspec.DecodeError`` or ``ValidationError``."""
     return _decoder.decode(data)
+
+
+def decode_record_head(data: bytes) -> RecordHead:
+    """Decode and type-check a record, leaving its answers undecoded (:class:`RecordHead`);
+    raises ``msgspec.DecodeError`` or ``ValidationError``."""
+    return _head_decoder.decode(data)

@@ -49,6 +49,8 @@ def _open(v: dict[str, Any], sink: MemorySink) -> Any:
         recipient=RecipientKey.from_bytes(bytes.fromhex(v["recipient_private_key"])),
         device_keys=devices.get,
         sink=sink,
+        project_id=uuid.UUID(v["expect_project_id"]) if "expect_project_id" in v else None,
+        bundle_id=uuid.UUID(v["expect_bundle_id"]) if "expect_bundle_id" in v else None,
     )
 
 

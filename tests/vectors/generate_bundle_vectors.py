@@ -476,8 +476,10 @@ def invalid(
     *,
     key: RecipientKey = RECIPIENT_A,
     devices: Sequence[DeviceKey] = KNOWN_DEVICES,
+    expect_project_id: uuid.UUID | None = None,
+    expect_bundle_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    return {
+    v = {
         "description": description,
         "expect": "invalid",
         "reason": reason,
@@ -485,6 +487,12 @@ def invalid(
         "devices": _devices(devices),
         "bundle": base64.b64encode(data).decode(),
     }
+    # What the opener is told to expect of the header (bundle-v1.md §9.2 step 2).
+    if expect_project_id is not None:
+        v["expect_project_id"] = str(expect_project_id)
+    if expect_bundle_id is not None:
+        v["expect_bundle_id"] = str(expect_bundle_id)
+    return v
 
 
 def success(
@@ -796,6 +804,29 @@ def wrong_recipient() -> dict[str, Any]:
         "WRONG_RECIPIENT",
         base_small().data,
         key=RECIPIENT_OTHER,
+    )
+
+
+@vector
+def wrong_project() -> dict[str, Any]:
+    return invalid(
+        "A valid bundle sealed to this recipient key, whose header names another project"
+        " than the one the opener serves: refused before the stanza is opened.",
+        "WRONG_PROJECT",
+        base_small().data,
+        expect_project_id=uuid.UUID("0d1e2f30-4152-4637-8899-aabbccddeeff"),
+    )
+
+
+@vector
+def wrong_bundle_id() -> dict[str, Any]:
+    return invalid(
+        "A valid bundle uploaded under another bundle id than its header's: refused"
+        " before the stanza is opened.",
+        "WRONG_BUNDLE_ID",
+        base_small().data,
+        expect_project_id=PROJECT_ID,
+        expect_bundle_id=uuid.UUID("018f0000-0000-7000-8000-000000000001"),
     )
 
 
