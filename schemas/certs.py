@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import CertificateInvalid
+from .text import Label
 
 __all__ = [
     "CERT_LABEL",
@@ -33,7 +34,7 @@ CERT_LABEL = b"sealsync/v1 device certificate\x00"
 
 _UTC = Annotated[datetime.datetime, msgspec.Meta(tz=True)]
 _KEY = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
-_LABEL = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")]
+_LABEL = Label  # schemas/text.py: 1-64 printable characters, no control character
 
 
 class DeviceCertificate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -15,6 +15,8 @@ from typing import Annotated
 
 import msgspec
 
+from .. import text
+
 __all__ = ["AttachmentEntry", "Manifest", "RecordEntry", "signed_message"]
 
 SIG_LABEL = b"sealsync/bundle/v1 manifest signature\x00"
@@ -22,11 +24,10 @@ SIG_LABEL = b"sealsync/bundle/v1 manifest signature\x00"
 Sha256 = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 Size = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Positive = Annotated[int, msgspec.Meta(ge=1, lt=2**31)]
-FormId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-AttachmentName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
-MediaType = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-z]+/[a-z0-9][a-z0-9.+-]{0,99}$", max_length=120)
-]
+# Matched whole: no final newline, no control character (schemas/text.py).
+FormId = text.FormId
+AttachmentName = text.AttachmentName
+MediaType = text.MediaType
 
 
 class RecordEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..certs import SignedCertificate
+from ..text import Label, exact
 
 __all__ = [
     "ENROLL_LABEL",
@@ -27,7 +28,7 @@ __all__ = [
 
 ENROLL_LABEL = b"sealsync/v1 enrollment request\x00"
 _KEY = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
-_LABEL = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")]
+_LABEL = Label  # schemas/text.py: 1-64 printable characters, no control character
 
 
 class EnrollmentRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -46,7 +47,8 @@ class EnrollmentResponse(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     project_id: uuid.UUID
     recipient_public_key: _KEY  # X25519: bundles are sealed to it
     signing_public_key: _KEY  # Ed25519: certificates, receipts, checkpoints
-    log_origin: Annotated[str, msgspec.Meta(max_length=256)]
+    #: The audit log's origin (a signed-note key name): printable ASCII, no space or '+'.
+    log_origin: Annotated[str, msgspec.Meta(pattern=exact(r"[!-*,-~]{1,256}"))]
 
 
 def _signed(req: EnrollmentRequest) -> bytes:

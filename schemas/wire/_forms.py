@@ -14,6 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import SchemaError
+from ..text import SHA256_HEX, FormId, exact
 
 __all__ = [
     "FORMSET_LABEL",
@@ -28,9 +29,9 @@ FORMSET_LABEL = b"sealsync/v1 form set\x00"
 
 
 class PublishedFormDoc(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    form_id: str
-    version: int
-    digest: str
+    form_id: FormId
+    version: Annotated[int, msgspec.Meta(ge=1, lt=2**31)]
+    digest: Annotated[str, msgspec.Meta(pattern=exact(SHA256_HEX))]
     document: bytes  # msgpack of schemas.survey.Form
 
 

@@ -14,15 +14,17 @@ from typing import Annotated, Any
 
 import msgspec
 
+from .. import text
+
 __all__ = ["Record", "RecordHead", "decode_record", "decode_record_head", "encode_record"]
 
-_FORM_ID = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+_FORM_ID = text.FormId  # matched whole: no final newline, no control character
 _POSITIVE = Annotated[int, msgspec.Meta(ge=1, lt=2**31)]
-_NAME = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+_NAME = text.AttachmentName
 
 
 _UTC = Annotated[datetime.datetime, msgspec.Meta(tz=True)]
-_LANG = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}$")]
+_LANG = text.Lang
 
 
 class Record(
