@@ -8,13 +8,17 @@ module-level settings.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
+
+from schemas.text import exact
 
 from .errors import ConfigError
 
@@ -33,13 +37,31 @@ CONFIG_NAME = "sealsync.toml"
 MiB = 1024 * 1024
 _PORT = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 _POS = Annotated[int, msgspec.Meta(ge=1)]
+# Strings that name things are matched whole (schemas/text.py): a host name or address;
+# a file path without control or bidi formatting characters (a NUL would otherwise fail
+# deep inside the server as a ValueError, a newline or an escape sequence would reach
+# the log and the terminal); the store as ``scheme:`` and such a path.
+_PATH_CHARS = r"[^\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]"
+_HOST = Annotated[str, msgspec.Meta(pattern=exact(r"[A-Za-z0-9.:%\[\]_-]{1,253}"))]
+_PATH = Annotated[str, msgspec.Meta(pattern=exact(f"{_PATH_CHARS}{{0,4096}}"))]
+_STORE = Annotated[
+    str, msgspec.Meta(pattern=exact(f"[a-z][a-z0-9+.-]{{0,31}}:{_PATH_CHARS}{{1,4096}}"))
+]
+_WHAT = {
+    "host": "a host name or IP address (letters, digits and . : - _ [ ] %)",
+    "tls_cert": "a file path without control characters",
+    "tls_key": "a file path without control characters",
+    "weights": "a file path without control characters",
+    "store": "'sqlite:' and a file path without control characters",
+}
+_AT = re.compile(r"Expected `str` matching regex '.*' - at `\$(?:\.[a-z]+)?\.([a-z_]+)`")
 
 
 class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    host: str = "127.0.0.1"
+    host: _HOST = "127.0.0.1"
     port: _PORT = 8443
-    tls_cert: str = ""
-    tls_key: str = ""
+    tls_cert: _PATH = ""
+    tls_key: _PATH = ""
     #: Worker processes that open and validate bundles: -1 one per core, 0 none.
     ingest_processes: Annotated[int, msgspec.Meta(ge=-1, le=64)] = -1
     #: A connection that has not sent a complete request head (line and headers) this
@@ -71,14 +93,14 @@ class DeviceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class RespondentSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: A matching weights file re-estimated for this project (docs/dedup.md), relative
     #: to the project directory; empty: the weights shipped with sealsync.
-    weights: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    weights: _PATH = ""
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the server reads at start-up. ``project_dir`` is set by the loader."""
 
     project_dir: str = ""
-    store: str = "sqlite:store.db"
+    store: _STORE = "sqlite:store.db"
     server: ServerSettings = ServerSettings()
     limits: Limits = Limits()
     devices: DeviceSettings = DeviceSettings()
@@ -104,7 +126,8 @@ def _overrides(cfg: dict[str, Any], env: Mapping[str, str]) -> None:
             cfg["store"] = value
         elif len(parts) == 2 and parts[0] in ("server", "limits", "devices", "respondents"):
             section = cfg.setdefault(parts[0], {})
-            section[parts[1]] = int(value) if value.isdigit() else value
+            whole = re.fullmatch(r"-?[0-9]{1,18}", value) is not None
+            section[parts[1]] = int(value) if whole else value
 
 
 def load_config(project_dir: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -119,14 +142,33 @@ def load_config(project_dir: Path, env: Mapping[str, str] | None = None) -> Conf
         ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{path.name} cannot be read: {e}") from None
-    _overrides(raw, os.environ if env is None else env)
+    environ = os.environ if env is None else env
+    _overrides(raw, environ)
     raw["project_dir"] = str(project_dir)
     try:
         return msgspec.convert(raw, Config)
     except msgspec.ValidationError as e:
-        raise ConfigError(
-            f"{path.name}: {e}", hint=f"fix the setting named above in {path}"
-        ) from None
+        message = str(e)
+        hint = f"fix the setting named above in {path}"
+        at = re.search(r" - at `\$\.([a-z_.]+)`$", message)
+        var = "SEALSYNC_" + at[1].replace(".", "_").upper() if at else ""
+        if var in environ:
+            hint = f"fix the environment variable {var}, which overrides {path.name}"
+        raise ConfigError(f"{path.name}: {_explain(message)}", hint=hint) from None
+
+
+def _explain(message: str) -> str:
+    """msgspec's "Expected `str` matching regex '…'" said as what the setting must be."""
+    m = _AT.fullmatch(message)
+    if m is None or m[1] not in _WHAT:
+        return message
+    where = message[message.rindex(" - at ") :]
+    return f"Expected {_WHAT[m[1]]}{where}"
+
+
+def _q(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's): a path may hold a quote."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def render_config(config: Config) -> str:
@@ -135,11 +177,11 @@ def render_config(config: Config) -> str:
     return (
         "# sealsync server configuration. Every setting can be overridden by an\n"
         "# environment variable: SEALSYNC_<SECTION>_<NAME>, e.g. SEALSYNC_SERVER_PORT.\n"
-        f'store = "{config.store}"\n\n'
+        f"store = {_q(config.store)}\n\n"
         "[server]\n"
-        f'host = "{s.host}"\nport = {s.port}\n'
-        f'tls_cert = "{s.tls_cert}"  # PEM file; with tls_key, serve HTTPS\n'
-        f'tls_key = "{s.tls_key}"\n'
+        f"host = {_q(s.host)}\nport = {s.port}\n"
+        f"tls_cert = {_q(s.tls_cert)}  # PEM file; with tls_key, serve HTTPS\n"
+        f"tls_key = {_q(s.tls_key)}\n"
         f"ingest_processes = {s.ingest_processes}"
         "  # worker processes opening bundles: -1 one per core, 0 none\n"
         f"idle_timeout_seconds = {s.idle_timeout_seconds}"
@@ -158,6 +200,6 @@ def render_config(config: Config) -> str:
         "[devices]\n"
         f"certificate_days = {dev.certificate_days}\ntoken_hours = {dev.token_hours}\n\n"
         "[respondents]\n"
-        f'weights = "{config.respondents.weights}"  # re-estimated weights (docs/dedup.md);'
+        f"weights = {_q(config.respondents.weights)}  # re-estimated weights (docs/dedup.md);"
         " empty: the shipped ones\n"
     )
