@@ -51,13 +51,18 @@ class Service:
 
     def recover(self, now: datetime.datetime) -> list[IngestReport]:
         """At start-up: finish ingesting whatever was persisted before a crash, and
-        match the respondents a crash left pending."""
+        match the respondents a crash left pending. No stored bundle can stop the start:
+        each one that fails ends in quarantine (:func:`~.ingest.ingest_bundle`)."""
         reports = recover(self.project, self.area, self.preparers, now=now, matcher=self.matcher)
         for r in reports:
             log.info("recovered bundle %s: %s", r.bundle_id, r.state)
-        matched = match_pending(self.project, self.matcher, now=now)
-        if matched.interviews:
-            log.info("matched %d interviews left pending", matched.interviews)
+        try:
+            matched = match_pending(self.project, self.matcher, now=now)
+        except Exception as e:  # the interviews stay pending; the matcher retries them
+            log.error("could not match the interviews left pending: %s", type(e).__name__)
+        else:
+            if matched.interviews:
+                log.info("matched %d interviews left pending", matched.interviews)
         self.log.sync()
         return reports
 

@@ -9,7 +9,7 @@ from ._header import BundleHeader, read_header
 from ._keys import DeviceKey, RecipientKey, RecipientPublicKey, recipient_key_id
 from ._limits import DEFAULT_LIMITS, Limits
 from ._manifest import AttachmentEntry, Manifest, RecordEntry
-from ._open import OpenedBundle, open_bundle
+from ._open import OpenedBundle, RecordSink, open_bundle
 from ._seal import Attachment, SealedBundle, seal_bundle
 from ._sinks import AttachmentSink, DirectorySink, DiscardSink, MemorySink
 from ._stream import CHUNK_SIZE
@@ -31,6 +31,7 @@ __all__ = [
     "RecipientKey",
     "RecipientPublicKey",
     "RecordEntry",
+    "RecordSink",
     "SealedBundle",
     "open_bundle",
     "read_header",

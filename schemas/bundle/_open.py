@@ -29,7 +29,7 @@ from ..wire import Record, RecordHead, decode_record, decode_record_head
 from ._header import LABEL_PAYLOAD, BundleHeader, hkdf, read_header
 from ._keys import RecipientKey
 from ._limits import DEFAULT_LIMITS, Limits
-from ._manifest import Manifest, decode_manifest, signed_message
+from ._manifest import Manifest, RecordEntry, decode_manifest, signed_message
 from ._sinks import AttachmentSink, DiscardSink
 from ._stream import StreamReader
 
@@ -41,10 +41,11 @@ DeviceKeys = Callable[[uuid.UUID], Ed25519PublicKey | None]
 class RecordSink(Protocol):
     """Takes each record as it is read, its hash and fields already checked against the
     signed manifest, its answers undecoded (``head.answers`` is their exact bytes).
-    Records are authentic when they arrive, but the bundle is not known to be whole
-    until :func:`open_bundle` returns: a sink keeps what it makes of them until then."""
+    ``entry`` is the record's manifest entry (its size and SHA-256). Records are authentic
+    when they arrive, but the bundle is not known to be whole until :func:`open_bundle`
+    returns: a sink keeps what it makes of them until then."""
 
-    def record(self, head: RecordHead) -> None: ...
+    def record(self, head: RecordHead, entry: RecordEntry) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def _open(
             records.append(rec)
         else:
             assert isinstance(rec, RecordHead)
-            record_sink.record(rec)
+            record_sink.record(rec, entry)
         del raw, rec
     if any((a.record_id, a.name) not in listed for a in manifest.attachments):
         raise BundleInvalid(BundleReason.MANIFEST_MISMATCH, "attachment named by no record")

@@ -9,7 +9,7 @@ and says what would be accepted (the choice codes, the range, the names of the f
 Work and output are bounded by the input, whatever it holds: a repeat is checked up to its
 ``max_count`` entries (more are one ``too_many`` problem, not more work), and at most
 ``keep`` problems are kept (by default :data:`MAX_PROBLEMS`), the rest only counted
-(survey-language.md §8.3).
+(survey-language.md §8.2).
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ MAX_TEXT_ANSWER = 20_000
 YEAR_MIN, YEAR_MAX = 1900, 2100
 #: Numbers are bounded to what every JSON and msgpack peer represents exactly.
 MAX_NUMBER = 2**53
-#: Problems kept per response by default; the rest are counted (survey-language.md §8.3).
+#: Entries a repeat without ``max_count`` may hold (the most ``max_count`` may say).
+REPEAT_MAX = 1000
+#: Problems kept per response by default; the rest are counted (survey-language.md §8.2).
 MAX_PROBLEMS = 100
 #: Choice codes listed in a message; a longer list ends with how many there are.
 _SHOWN_CHOICES = 30
@@ -134,7 +136,7 @@ def _field_type(form: Form, n: _Node) -> Any:
         return Annotated[list[lit], msgspec.Meta(max_length=len(values))]
     if t == "repeat":
         assert n.scope is not None
-        hi = it.max_count if it.max_count is not None else 1000
+        hi = it.max_count if it.max_count is not None else REPEAT_MAX
         return Annotated[list[n.scope.struct], msgspec.Meta(max_length=hi)]  # type: ignore[name-defined]
     return None  # note, group: no answer
 
@@ -320,7 +322,7 @@ class Validator:
                 continue
             if node.type == "repeat":
                 assert node.scope is not None
-                if not stopped_early or len(v) > (node.item.max_count or len(v)):
+                if not stopped_early or len(v) > _most(node):
                     self._count(node, len(v), p, out)
                 # Entries beyond max_count are one problem (too_many), not more work.
                 for i, inst in enumerate(v[: _most(node)]):
@@ -347,7 +349,7 @@ class Validator:
                         break
 
     def _count(self, node: _Node, n: int, p: str, out: _Kept) -> None:
-        lo, hi = node.item.min_count, node.item.max_count
+        lo, hi = node.item.min_count, _most(node)
         if lo is not None and n < lo:
             out.append(_p(p, "too_few", f"needs at least {lo} entr{'y' if lo == 1 else 'ies'}"))
         if hi is not None and n > hi:
@@ -399,9 +401,9 @@ def _p(path: str, code: str, message: str) -> Problem:
     return Problem(path=path, code=code, message=message)
 
 
-def _most(node: _Node) -> int | None:
-    """How many entries of a repeat are checked: its ``max_count`` (None: all)."""
-    return node.item.max_count
+def _most(node: _Node) -> int:
+    """The most entries a repeat may hold, and so the most that are checked."""
+    return node.item.max_count if node.item.max_count is not None else REPEAT_MAX
 
 
 def _expected(node: _Node) -> str:

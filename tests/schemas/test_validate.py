@@ -911,3 +911,30 @@ def test_unknown_names_are_not_repeated_unless_they_could_be_question_names() ->
             "an answer under a name that is not a question name (4 characters)",
         ),
     ]
+
+
+def test_a_repeat_without_max_count_holds_at_most_1000_entries() -> None:
+    form = load_form(
+        """id = "open-repeat"
+version = 1
+title = {en = "Open repeat", ko = "열린 반복"}
+languages = ["en", "ko"]
+default_language = "en"
+
+[[items]]
+name = "kids"
+type = "repeat"
+label = {en = "Children", ko = "자녀"}
+
+  [[items.items]]
+  name = "kid_age"
+  type = "integer"
+  label = {en = "Age", ko = "나이"}
+""".encode()
+    )
+    v = Validator(form)
+    assert v.validate({"kids": [{"kid_age": 3}] * 1000}) == []
+    got = v.validate({"kids": [{"kid_age": 3}] * 1000 + [{"kid_age": "x"}] * 5})
+    assert [(p.path, p.code, p.message) for p in got] == [
+        ("$.kids", "too_many", "allows at most 1000 entries")
+    ]

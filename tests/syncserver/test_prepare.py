@@ -40,8 +40,8 @@ def test_a_worker_process_prepares_what_the_thread_prepares(project: Project) ->
     pool = PreparerPool(Preparer.for_project(project), _args(project), 1)
     try:
         remote = pool.prepare(blob)
-        assert [r.record.record_id for r in remote.valid] == [
-            r.record.record_id for r in inline.valid
+        assert [r.record_id for r in remote.valid] == [
+            r.record_id for r in inline.valid
         ]
         for a, b in zip(remote.valid, inline.valid, strict=True):
             assert (a.plain, a.sha256, a.tokens, a.postings) == (
@@ -92,13 +92,13 @@ def test_the_server_setting(project: Project) -> None:
     assert repr(pool_for_project(project)) == "PreparerPool(3 processes)"
 
 
-def _args(project: Project) -> tuple[bytes, bytes, str]:
+def _args(project: Project) -> tuple[bytes, bytes, str, bytes]:
     from syncserver._prepare import _args as args
 
     return args(project)
 
 
-def _serve_then_hang(args: tuple[bytes, bytes, str], blob: str, pids: Any) -> None:
+def _serve_then_hang(args: tuple[bytes, bytes, str, bytes], blob: str, pids: Any) -> None:
     pool = PreparerPool(Preparer(*args), args, 1)
     pool.prepare(Path(blob))  # starts the worker
     pids.put(list(pool._executor()._processes))
