@@ -36,6 +36,8 @@ import enum
 
 import msgspec
 
+from .text import shown
+
 __all__ = [
     "BundleError",
     "BundleInvalid",
@@ -56,13 +58,21 @@ __all__ = [
 ]
 
 
-class Problem(msgspec.Struct, frozen=True, kw_only=True):
+class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One thing wrong with a form or a response.
 
     ``path`` locates it (``$.items[3].relevant`` in a form, ``$.detention[0].year`` in a
-    response, ``survey!E12`` in an XLSForm); ``code`` is stable for programs; ``message``
-    is for people and never contains the offending value; ``text`` carries the form's own
-    bilingual constraint message, for the interview screen.
+    response, ``survey!E12 (relevant)`` in an XLSForm); ``code`` is stable for programs;
+    ``message`` is for people and never contains the offending value; ``text`` carries
+    the form's own bilingual constraint message, for the interview screen.
+
+    A problem in a form file also says where a person finds it (survey-language.md §10):
+    ``item`` names the question or group it is in (or the choice list, for a problem in
+    one), ``line`` is its line in a TOML or YAML file, ``sheet`` and ``row`` its place in
+    an XLSForm workbook. ``str()`` shows them beside the path, with every control or
+    format character escaped, so a form cannot write to the terminal that prints it::
+
+        $.items[3].items[10].items[2].required (item 'bribe_recipients', line 811): …
     """
 
     path: str
@@ -70,9 +80,26 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     message: str
     #: The form's own bilingual message for a broken constraint, by language.
     text: dict[str, str] | None = None
+    #: The name of the item (or choice list) the problem is in, as written in the form.
+    item: str | None = None
+    #: 1-based line in a TOML or YAML form file.
+    line: int | None = None
+    #: XLSForm sheet (``survey``, ``choices``, ``settings``) and 1-based row.
+    sheet: str | None = None
+    row: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        where = []
+        if self.item is not None:
+            in_list = self.path.startswith("$.choices") or self.sheet == "choices"
+            kind = "list" if in_list else "item"
+            where.append(f"{kind} '{self.item}'")
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.row is not None and not self.path.startswith(f"{self.sheet}!"):
+            where.append(f"{self.sheet or 'sheet'} row {self.row}")
+        place = f"{self.path} ({', '.join(where)})" if where else self.path
+        return shown(f"{place}: {self.message}")
 
 
 class SchemaError(Exception):

@@ -6,11 +6,13 @@ languages, choice lists, item-type rules, identity roles, every expression and t
 relevance dependency graph. It raises one :class:`~schemas.errors.FormInvalid` carrying
 *every* problem found, each with its path, or returns a :class:`~schemas.survey.Form`.
 
-The field-by-field conversion is in ``_structure``, the checks (§10) in ``_check``.
+The field-by-field conversion is in ``_structure``, the checks (§10) in ``_check``; each
+problem then names the item it is in and, for a file, its line (``_locate``).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import yaml
 
 from ..errors import FormInvalid, Problem
 from ._check import check_form
+from ._locate import locate
 from ._model import Form
 from ._structure import _Structure
 
@@ -28,21 +31,28 @@ MAX_FORM_BYTES = 4 * 1024 * 1024
 
 
 def parse_form(raw: Any, *, source: str | None = None) -> Form:
-    """Build a form from a decoded document (a mapping), checking it completely."""
+    """Build a form from a decoded document (a mapping), checking it completely.
+
+    Each problem names the item it is in (``Problem.item``)."""
+    return _parse(raw, source, None, None)
+
+
+def _parse(raw: Any, source: str | None, toml: str | None, node: yaml.Node | None) -> Form:
     st = _Structure()
     form = st.form(raw)
     problems = list(st.out.items)
     if form is not None:
         problems += st.suppress(check_form(form))
     if problems or form is None:
-        raise FormInvalid(problems, source=source)
+        raise FormInvalid(locate(problems, raw, toml=toml, node=node), source=source)
     return form
 
 
 def load_form(source: str | Path | bytes, *, fmt: str | None = None) -> Form:
     """Load and check a form from a path (``.toml``, ``.yaml``/``.yml``) or from bytes.
 
-    Raises :class:`~schemas.errors.FormInvalid` listing every problem with its path.
+    Raises :class:`~schemas.errors.FormInvalid` listing every problem with its path, the
+    item it is in and its line in the file.
     """
     name: str | None = None
     if isinstance(source, bytes):
@@ -78,10 +88,6 @@ def load_form(source: str | Path | bytes, *, fmt: str | None = None) -> Form:
             [Problem(path="$", code="too_large", message=f"form over {MAX_FORM_BYTES} bytes")],
             source=name,
         )
-    return parse_form(_decode(data, fmt, name), source=name)
-
-
-def _decode(data: bytes, fmt: str, name: str | None) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -91,42 +97,106 @@ def _decode(data: bytes, fmt: str, name: str | None) -> Any:
         ) from None
     if fmt not in ("toml", "yaml"):
         raise ValueError(f"unknown form format {fmt!r}; use 'toml' or 'yaml'")
+    if fmt == "toml":
+        return _parse(_decode(text, fmt, name), name, text, None)
+    node = _decode(text, fmt, name)
+    return _parse(_construct(node, name), name, None, node)
+
+
+_TOML_AT = re.compile(r"\(at line ([0-9]+), column [0-9]+\)")
+
+
+def _decode(text: str, fmt: str, name: str | None) -> Any:
+    """TOML text → the document; YAML text → its node tree (marks give the lines)."""
     try:
         if fmt == "toml":
             return tomllib.loads(text)
         # Aliases let a small file expand into an exponential tree: refuse them.
-        if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(text)):
-            raise FormInvalid(
-                [Problem(path="$", code="yaml_alias", message="YAML aliases are not allowed")],
-                source=name,
-            )
-        return yaml.safe_load(text)
+        for t in yaml.scan(text):
+            if isinstance(t, yaml.AliasToken):
+                raise FormInvalid(
+                    [
+                        Problem(
+                            path="$",
+                            code="yaml_alias",
+                            message="YAML aliases are not allowed",
+                            line=t.start_mark.line + 1,
+                        )
+                    ],
+                    source=name,
+                )
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except tomllib.TOMLDecodeError as e:
-        raise FormInvalid(
-            [Problem(path="$", code="syntax", message=f"TOML: {e}")], source=name
-        ) from None
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise FormInvalid(
-            [Problem(path="$", code="syntax", message=f"YAML syntax error{where}")], source=name
-        ) from None
-    except RecursionError:
-        raise FormInvalid(
-            [Problem(path="$", code="too_deep", message="document nested too deeply")],
-            source=name,
-        ) from None
-    except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError):
-        # PyYAML's constructors raise plain errors for values such as 2021-02-30 or
-        # !!int "x"; hostile input must still end as one FormInvalid.
+        at = _TOML_AT.search(str(e))
         raise FormInvalid(
             [
                 Problem(
                     path="$",
                     code="syntax",
-                    message="YAML value cannot be read (a bad "
-                    "date, number or tag); quote it as a string",
+                    message=f"TOML: {e}",
+                    line=int(at[1]) if at else None,
                 )
             ],
             source=name,
         ) from None
+    except yaml.MarkedYAMLError as e:
+        raise _yaml_syntax(e, name) from None
+    except RecursionError:
+        raise _too_deep(name) from None
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError):
+        raise _unreadable_value(name) from None
+
+
+def _construct(node: yaml.Node | None, name: str | None) -> Any:
+    """The document a YAML node tree stands for (what ``yaml.safe_load`` would give)."""
+    if node is None:
+        return None
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as e:
+        raise _yaml_syntax(e, name) from None
+    except RecursionError:
+        raise _too_deep(name) from None
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError):
+        raise _unreadable_value(name) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_syntax(e: yaml.MarkedYAMLError, name: str | None) -> FormInvalid:
+    mark = e.problem_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return FormInvalid(
+        [
+            Problem(
+                path="$",
+                code="syntax",
+                message=f"YAML syntax error{where}",
+                line=mark.line + 1 if mark else None,
+            )
+        ],
+        source=name,
+    )
+
+
+def _too_deep(name: str | None) -> FormInvalid:
+    return FormInvalid(
+        [Problem(path="$", code="too_deep", message="document nested too deeply")], source=name
+    )
+
+
+def _unreadable_value(name: str | None) -> FormInvalid:
+    # PyYAML's constructors raise plain errors for values such as 2021-02-30 or
+    # !!int "x"; hostile input must still end as one FormInvalid.
+    return FormInvalid(
+        [
+            Problem(
+                path="$",
+                code="syntax",
+                message="YAML value cannot be read (a bad date, number or tag); quote it as a "
+                "string",
+            )
+        ],
+        source=name,
+    )

@@ -124,13 +124,22 @@ class _Structure:
                 keep.append(p)
         return keep
 
-    def list_of(self, conv: Callable[[Any, str], Any]) -> Special:
+    def list_of(self, conv: Callable[[Any, str], Any], standin: Callable[[], Any]) -> Special:
         def inner(raw: Any, path: str, out: _Problems) -> tuple[Any, ...]:
             if not isinstance(raw, list):
                 out.add(path, "type", "expected an array of tables")
                 return ()
-            items = [conv(v, f"{path}[{i}]") for i, v in enumerate(raw)]
-            return tuple(x for x in items if x is not None)
+            items = []
+            for i, v in enumerate(raw):
+                x = conv(v, f"{path}[{i}]")
+                if x is None:
+                    # An entry that is not a table keeps its place (a stand-in whose own
+                    # problems are dropped), so that the paths check_form reports for
+                    # the entries after it are their paths in the document.
+                    self.failed.append((f"{path}[{i}]", "*"))
+                    x = standin()
+                items.append(x)
+            return tuple(items)
 
         return inner
 
@@ -141,6 +150,15 @@ class _Structure:
         return self.convert(  # type: ignore[return-value]
             raw, Choice, path, {}, {"value": f"_invalid_{len(self.failed)}", "label": {}}
         )
+
+    def _standin_item(self) -> Item:
+        return Item(name=f"_invalid_{len(self.failed)}", type="note", label={})
+
+    def _standin_constraint(self) -> Constraint:
+        return Constraint(message={}, expr="true()")
+
+    def _standin_choice(self) -> Choice:
+        return Choice(value=f"_invalid_{len(self.failed)}", label={})
 
     def item(self, raw: Any, path: str, depth: int = 0) -> Item | None:
         if depth > MAX_DEPTH:
@@ -159,8 +177,8 @@ class _Structure:
             Item,
             path,
             {
-                "constraints": self.list_of(self.constraint),
-                "items": self.list_of(lambda r, p: self.item(r, p, depth + 1)),
+                "constraints": self.list_of(self.constraint, self._standin_constraint),
+                "items": self.list_of(lambda r, p: self.item(r, p, depth + 1), self._standin_item),
             },
             fallback,
         )
@@ -169,7 +187,8 @@ class _Structure:
         if not isinstance(raw, Mapping):
             out.add(path, "type", "expected a table of choice lists")
             return {}
-        return {str(k): self.list_of(self.choice)(v, f"{path}.{k}", out) for k, v in raw.items()}
+        conv = self.list_of(self.choice, self._standin_choice)
+        return {str(k): conv(v, f"{path}.{k}", out) for k, v in raw.items()}
 
     def form(self, raw: Any) -> Form | None:
         if isinstance(raw, Mapping) and _count_items(raw.get("items")) > MAX_ITEMS:
@@ -190,7 +209,7 @@ class _Structure:
             raw,
             Form,
             "$",
-            {"items": self.list_of(self.item), "choices": self.choices},
+            {"items": self.list_of(self.item, self._standin_item), "choices": self.choices},
             fallback,
         )
 

@@ -72,6 +72,7 @@ class _Importer(_Columns, _Paths):
         self.placeholders: set[str] = set()  # paths of rows that could not be imported
         self.missing_columns: set[tuple[str, str, str]] = set()
         self.select_rows = 0
+        self.row_items: dict[tuple[str, int], str] = {}
 
     # ------------------------------------------------------------------ settings
 
@@ -180,6 +181,8 @@ class _Importer(_Columns, _Paths):
         for row, values in sheet.rows:
             kind, list_name, bad = self.parse_type(sheet.value(values, tcol))
             name = sheet.value(values, ncol)
+            if name:
+                self.row_items[(sheet.name, row)] = name
             top = stack[-1]
             if bad:
                 self.problem(sheet.at(row, tcol), *bad)
@@ -362,6 +365,8 @@ class _Importer(_Columns, _Paths):
         for row, values in sheet.rows:
             self.cell_checks(sheet, h, row, values)
             list_name, value = sheet.value(values, lcol), sheet.value(values, ncol)
+            if list_name:
+                self.row_items[(sheet.name, row)] = list_name
             for c, v in ((lcol, list_name), (ncol, value)):
                 if not v:
                     self.problem(sheet.at(row, c), f"missing_{c.base}", f"{c.base} is empty")
@@ -424,5 +429,7 @@ class _Importer(_Columns, _Paths):
 
     def finish(self, form: Form | None) -> ImportResult:
         if self.problems or form is None:
-            raise FormInvalid(sorted(self.problems, key=_order), source=self.source)
-        return ImportResult(form=form, warnings=tuple(sorted(self.warnings, key=_order)))
+            problems = [self.placed(p) for p in sorted(self.problems, key=_order)]
+            raise FormInvalid(problems, source=self.source)
+        warnings = tuple(self.placed(p) for p in sorted(self.warnings, key=_order))
+        return ImportResult(form=form, warnings=warnings)

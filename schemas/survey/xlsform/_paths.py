@@ -2,13 +2,17 @@
 
 The imported form passes the same checks as any other (§10); each problem's path, such as
 ``$.items[2].relevant``, is then mapped back to the cell it came from, such as
-``survey!F4 (relevant)``, and problems are sorted by sheet, row and column.
+``survey!F4 (relevant)``, and problems are sorted by sheet, row and column. Every problem
+and warning then carries its sheet and row as fields, and the name of the item (or the
+choice list) on that row (:meth:`_Paths.placed`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+import msgspec
 
 from ...errors import Problem
 from ._columns import _Header
@@ -33,6 +37,18 @@ class _Paths:
     headers: dict[str, _Header]
     locs: dict[str, _Loc]
     placeholders: set[str]
+    sheets: dict[str, _Sheet]
+    #: (sheet name, row) → the item named on that row (survey) or its list (choices)
+    row_items: dict[tuple[str, int], str]
+
+    def placed(self, p: Problem) -> Problem:
+        """``p`` with the sheet and row its path names, and the item on that row."""
+        m = _CELL.match(p.path)
+        sheet, row = (m[1], int(m[3] or m[4])) if m else (p.path.split(" ")[0], None)
+        if sheet not in {s.name for s in self.sheets.values()}:
+            return p
+        item = self.row_items.get((sheet, row)) if row is not None else None
+        return msgspec.structs.replace(p, sheet=sheet, row=row, item=item)
 
     def map_problem(self, p: Problem) -> Problem | None:
         """check_form's ``$.items[2].relevant`` → ``survey!F4 (relevant)``; None: drop it."""
@@ -79,7 +95,7 @@ class _Paths:
 
 
 _SHEET_ORDER = {"$": 0, "settings": 1, "survey": 2, "choices": 3}
-_CELL = re.compile(r"([^!]*)!(?:([A-Z]+)(\d+)|(\d+):\d+)")
+_CELL = re.compile(r"([^!]*)!(?:([A-Z]+)([0-9]+)|([0-9]+):[0-9]+)")
 
 
 def _order(p: Problem) -> tuple[int, int, int]:

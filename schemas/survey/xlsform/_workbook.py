@@ -58,7 +58,7 @@ def _text(v: object) -> str:
         return v.isoformat()
     if isinstance(v, datetime.date | datetime.time):
         return v.isoformat()
-    return str(v).strip()
+    return str(v).replace("\r\n", "\n").strip()  # a line break as Excel may store it
 
 
 def _show(s: str) -> str:
@@ -159,6 +159,7 @@ def _read_sheet(ws: Any, problems: list[Problem]) -> _Sheet:
             problems.append(
                 Problem(
                     path=name,
+                    sheet=name,
                     code="too_many_rows",
                     message=f"sheet has over {MAX_XLSFORM_ROWS} rows; split the form or "
                     "delete rows that are not part of it",
@@ -172,6 +173,8 @@ def _read_sheet(ws: Any, problems: list[Problem]) -> _Sheet:
             problems.append(
                 Problem(
                     path=f"{name}!{n}:{n}",
+                    sheet=name,
+                    row=n,
                     code="too_many_columns",
                     message=f"row has over {MAX_XLSFORM_COLUMNS} columns; delete the "
                     "columns that are not part of the form",
