@@ -351,9 +351,9 @@ def _merge(
 
 
 def _failure(step: str, e: BaseException) -> str:
-    """A reason a person can read for an unexpected failure with one bundle. The full
-    traceback goes to the server's log, without the exception's message (it could
-    quote the bundle's contents); the reason names the error and where it happened."""
+    """A reason a person can read for an unexpected failure with one bundle. Where it
+    happened goes to the server's log (each frame's file, line and function), never the
+    exception's message or a line of source (a message could quote the bundle)."""
     if isinstance(e, WorkerDied):
         return e.reason
     if isinstance(e, MemoryError):
@@ -365,7 +365,7 @@ def _failure(step: str, e: BaseException) -> str:
         step,
         type(e).__name__,
         where,
-        "".join(traceback.format_list(frames)),
+        "\n".join(f"  {Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames),
     )
     return f"internal error while {step} the bundle ({type(e).__name__}{where}): report it"
 
