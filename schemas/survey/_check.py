@@ -11,6 +11,7 @@ import datetime
 import re
 from collections.abc import Mapping
 
+from .. import text as _text
 from ..errors import Problem
 from ._expr import ExprSyntaxError, Node, check_node, parse
 from ._model import (
@@ -29,10 +30,12 @@ MAX_ITEMS = 5000
 MAX_TEXT = 4000
 MAX_REPEAT = 1000
 
-_FORM_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_CHOICE_VALUE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_LANG = re.compile(r"[a-z]{2,3}")
+# Matched whole (fullmatch), from the one definition in schemas/text.py.
+_FORM_ID = re.compile(_text.FORM_ID)
+_NAME = re.compile(_text.ITEM_NAME)
+_CHOICE_VALUE = re.compile(_text.CHOICE_VALUE)
+_PROPERTY = re.compile(_text.PROPERTY)
+_LANG = re.compile(_text.LANG)
 _IDENTITY_TYPES = {
     "name": {"text"},
     "birth_year": {"year", "integer"},
@@ -73,6 +76,8 @@ class _Checker:
                 self.out.add(f"{path}.{lang}", "empty_text", "text is empty")
             elif len(s) > MAX_TEXT:
                 self.out.add(f"{path}.{lang}", "too_long", f"text over {MAX_TEXT} characters")
+            elif why := _text.text_problem(s):
+                self.out.add(f"{path}.{lang}", "control_character", why)
 
     def run(self) -> None:
         f = self.form
@@ -122,6 +127,18 @@ class _Checker:
                     self.out.add(f"{cp}.value", "duplicate_choice", "value repeats in this list")
                 seen.add(c.value)
                 self.text(c.label, f"{cp}.label")
+                for key, value in c.properties.items():
+                    pp = f"{cp}.properties.{key}"
+                    if not _PROPERTY.fullmatch(key):
+                        self.out.add(
+                            pp,
+                            "bad_property",
+                            "property names are 1-64 of A-Z a-z 0-9 _ -, not a digit or - first",
+                        )
+                    elif len(value) > MAX_TEXT:
+                        self.out.add(pp, "too_long", f"text over {MAX_TEXT} characters")
+                    elif why := _text.text_problem(value):
+                        self.out.add(pp, "control_character", why)
 
     def collect(self, items: tuple[Item, ...], path: str, parents: tuple[Item, ...]) -> None:
         for i, it in enumerate(items):
@@ -407,7 +424,7 @@ class _Checker:
                     stack.append((nxt, sorted(graph[nxt])))
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # \d would admit other scripts' digits
 
 
 def _is_iso_date(v: object) -> bool:

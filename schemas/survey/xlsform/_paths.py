@@ -86,6 +86,12 @@ class _Paths:
             lang = words[2] if len(words) > 2 else None
         elif words[0] in ("label", "hint"):
             base, lang = words[0], (words[1] if len(words) > 1 else None)
+        elif words[0] == "properties":
+            name = rest[len(".properties.") :]
+            col = next((c for c in loc.header.props if c.header == name), None)
+            if col is None:
+                return _row_at(loc.sheet.name, loc.row, name or "properties")
+            return loc.sheet.at(loc.row, col)
         else:
             base = loc.redirect.get(words[0], _FIELD_COLUMN.get(words[0], words[0]))
         col = loc.header.tcol(base, lang) if base in _TEXT_COLUMNS else loc.header.single.get(base)
