@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ... import text
+
 _SIMPLE_TYPES = {
     "text": "text",
     "string": "text",
@@ -164,7 +166,7 @@ _SHEET_COLUMNS = {
 _FIELD_COLUMN = {"value": "name"}
 _TRUE = {"yes", "true", "1", "y"}
 _FALSE = {"no", "false", "0", "n", ""}
-_LANG_CODE = re.compile(r"[a-z]{2,3}")
+_LANG_CODE = re.compile(text.LANG)  # with fullmatch: the whole cell
 _LANG_NAMED = re.compile(r"(?P<name>.*?)\s*\((?P<code>[^()]*)\)")
-_PROPERTY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_PROPERTY = re.compile(text.PROPERTY)
 _WHOLE = re.compile(r"[+-]?[0-9]{1,10}")
