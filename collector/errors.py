@@ -15,11 +15,17 @@ both::
      │    ├── ObjectMissing        nothing stored under that kind and id
      │    └── ObjectCorrupt        an object failed authentication: damaged or altered
      ├── NotEnrolled               the device holds no certificate yet
+     ├── UnknownId                 an id typed names no object, or several (listed)
      └── SyncFailed                an upload could not be finished now; the bundle stays
+          └── SyncError            (collector.sync) one upload failed
+               └── ServerUnavailable  the server cannot be reached or keeps failing:
+                                      every bundle stays; try again later
 
 Messages never carry a passphrase, a key, an answer or an object id (ids can be linked to
 people): an :class:`ObjectMissing` or :class:`ObjectCorrupt` names the object's *kind* in
-its message and keeps ``kind`` and ``id`` as attributes, for programs only.
+its message and keeps ``kind`` and ``id`` as attributes, for programs only. The one
+exception is :class:`UnknownId`: it answers a person who typed an id, on their own
+terminal, with the candidates as `collector drafts` already shows them to that person.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ __all__ = [
     "ObjectMissing",
     "PassphraseRejected",
     "SyncFailed",
+    "UnknownId",
     "VaultError",
 ]
 
@@ -153,12 +160,20 @@ class ObjectCorrupt(VaultError):
 class NotEnrolled(CollectorError):
     """The device holds no certificate yet, so it cannot seal or sync."""
 
-    default_hint = "run `collector enroll URL TOKEN`, or `collector enroll --file FILE` offline"
+    default_hint = (
+        "run `collector enroll URL` (it asks for the one-time token), or "
+        "`collector enroll --file FILE` offline"
+    )
 
     def __init__(
         self, message: str = "this device is not enrolled", *, hint: str | None = None
     ) -> None:
         super().__init__(message, hint=hint)
+
+
+class UnknownId(CollectorError):
+    """An id (or a prefix of one) that a person typed names no object of that kind, or
+    several; the message lists the candidates as the kit shows them (collector._ids)."""
 
 
 class SyncFailed(CollectorError):

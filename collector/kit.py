@@ -28,6 +28,7 @@ import io
 import pathlib
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -54,8 +55,10 @@ from schemas.wire import (
     verify_formset,
 )
 
+from . import _ids
+from ._net import explain, server_url
 from .errors import CollectorError, ObjectCorrupt
-from .sync import Pins, SyncClient, SyncError
+from .sync import Pins, Retry, ServerUnavailable, SyncClient, SyncError
 
 __all__ = [
     "AttachmentRef",
@@ -185,8 +188,14 @@ class KitStatus:
 
 @dataclass
 class SyncReport:
+    """What a sync did: ``uploaded`` (receipts verified, local copies deleted) and
+    ``failed`` (kept on the device, with the reason for each). ``unavailable`` is set
+    when the server could not be reached or kept failing: the sync stopped there, and
+    every bundle not uploaded is in ``failed`` with that reason."""
+
     uploaded: list[uuid.UUID]
     failed: dict[uuid.UUID, str]
+    unavailable: ServerUnavailable | None = None
 
 
 def _utcnow() -> datetime.datetime:
@@ -200,10 +209,14 @@ class Kit:
         device_key: Ed25519PrivateKey,
         *,
         clock: Callable[[], datetime.datetime] = _utcnow,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
+        """``clock`` dates drafts and records; ``clock_ns`` is the time in the kit's
+        time-ordered ids (drafts, records, bundles). Tests pin them; production never."""
         self.vault = vault
         self.device_key = device_key
         self.clock = clock
+        self.clock_ns = clock_ns
         try:
             self._finish_interrupted()
         except CollectorError:
@@ -226,7 +239,8 @@ class Kit:
         if "enrollment" not in self.vault.list("state"):
             raise KitError(
                 "this kit is not enrolled",
-                hint="run `collector enroll URL TOKEN`, or `collector enroll --file FILE`",
+                hint="run `collector enroll URL` (it asks for the one-time token), or "
+                "`collector enroll --file FILE`",
             )
         result: _Enrollment = self._get("state", "enrollment", _Enrollment)
         return result
@@ -268,16 +282,38 @@ class Kit:
     async def enroll_online(
         self, session: aiohttp.ClientSession, url: str, token: str, label: str
     ) -> uuid.UUID:
+        """Enroll with the server at ``url`` using a one-time ``token``. Every failure is
+        a :class:`KitError` saying what happened and what to do; nothing is stored on
+        the kit unless the server's answer is accepted."""
+        url = server_url(url)
         req = self.enrollment_request(label, token)
-        async with session.post(url.rstrip("/") + "/v1/enroll", data=msgspec.json.encode(req)) as r:
-            raw = await r.read()
-            if r.status != 201:
-                try:
-                    err = msgspec.json.decode(raw)["error"]
-                    raise KitError(f"enrollment refused: {err['message']}", hint=err.get("hint"))
-                except (msgspec.DecodeError, KeyError, TypeError):
-                    raise KitError(f"enrollment refused (HTTP {r.status})") from None
-        return self.accept_enrollment(msgspec.json.decode(raw, type=EnrollmentResponse), url)
+        try:
+            async with session.post(url + "/v1/enroll", data=msgspec.json.encode(req)) as r:
+                status, raw = r.status, await r.read()
+        except (TimeoutError, aiohttp.ClientError) as e:
+            failure = explain(e, url)
+            raise KitError(
+                f"cannot enroll: {failure.message}",
+                hint=f"{failure.hint} (nothing was changed on this kit)",
+            ) from None
+        if status != 201:
+            try:
+                err = msgspec.json.decode(raw)["error"]
+                message, hint = f"enrollment refused: {err['message']}", err.get("hint")
+            except (msgspec.DecodeError, KeyError, TypeError):
+                message, hint = f"enrollment refused (HTTP {status})", None
+                if status in (404, 405):
+                    message = f"the server at {url} does not take enrollments (HTTP {status})"
+                    hint = "check the URL: the sealsync server's, as its administrator gave it"
+            raise KitError(message, hint=hint)
+        try:
+            response = msgspec.json.decode(raw, type=EnrollmentResponse)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise KitError(
+                f"the server at {url} answered, but not as a sealsync server would",
+                hint="check the URL with the administrator (nothing was changed on this kit)",
+            ) from None
+        return self.accept_enrollment(response, url)
 
     # -- forms -------------------------------------------------------------------------
 
@@ -294,8 +330,10 @@ class Kit:
             got.append((form.id, form.version))
         return got
 
-    async def fetch_forms(self, session: aiohttp.ClientSession) -> list[tuple[str, int]]:
-        client = self._client(session)
+    async def fetch_forms(
+        self, session: aiohttp.ClientSession, *, on_retry: Callable[[Retry], None] | None = None
+    ) -> list[tuple[str, int]]:
+        client = self._client(session, on_retry=on_retry)
         status, raw, _ = await client._call("GET", "/v1/forms")
         if status != 200:
             raise KitError(f"could not fetch forms (HTTP {status})")
@@ -321,10 +359,10 @@ class Kit:
 
     def new_draft(self, form: Form, lang: str) -> Draft:
         d = Draft(
-            draft_id=new_id().hex,
+            draft_id=new_id(clock=self.clock_ns).hex,
             form_id=form.id,
             form_version=form.version,
-            record_id=new_id(),
+            record_id=new_id(clock=self.clock_ns),
             lang=lang,
             answers={},
             started_at=self.clock(),
@@ -339,13 +377,51 @@ class Kit:
         return [self._get("draft", i, Draft) for i in sorted(self.vault.list("draft"))]
 
     def draft(self, draft_id: str) -> Draft:
-        matches = [i for i in self.vault.list("draft") if i.startswith(draft_id)]
-        if len(matches) != 1:
-            raise KitError(
-                f"no single draft starting with {draft_id!r}", hint="see `collector drafts`"
-            )
-        result: Draft = self._get("draft", matches[0], Draft)
+        """The draft whose id is or begins with ``draft_id`` (at least 8 characters, as
+        :meth:`short_ids` shows it); :class:`~collector.errors.UnknownId` if none or
+        several do (the message lists them)."""
+        found = _ids.resolve(
+            draft_id,
+            self.vault.list("draft"),
+            what="draft",
+            listed_by="`collector drafts`",
+            shown=self.short_ids(),
+        )
+        result: Draft = self._get("draft", found, Draft)
         return result
+
+    def short_ids(self) -> dict[str, str]:
+        """Each draft id and finalized record id mapped to the shortest prefix (at least
+        8 characters) that names it alone among them: what to show a person, and what
+        :meth:`draft` and :meth:`attach_to` take back."""
+        return _ids.short_ids([*self.vault.list("draft"), *self.vault.list("final")])
+
+    def bundle_ids(self) -> dict[uuid.UUID, str]:
+        """Each bundle the kit holds (sealed, or receipted) mapped to its shortest unique
+        prefix (at least 8 characters)."""
+        held = [e.bundle_id for e in self.outbox()]
+        held += [uuid.UUID(i) for i in self.vault.list("receipt")]
+        shown = _ids.short_ids(str(b) for b in held)
+        return {b: shown[str(b)] for b in held}
+
+    def delete_draft(self, d: Draft) -> int:
+        """Delete draft ``d`` and its attachments from the vault (each overwritten and
+        removed); return how many attachments went. The draft goes last, so an
+        interrupted delete leaves it listed (without attachments) to be deleted again;
+        it never leaves a draft naming attachments that are gone. Attachments of a
+        record that was already finalized or sealed are not the draft's: they stay."""
+        sealed = {str(r) for e in self.outbox() for r in e.record_ids}
+        rid = str(d.record_id)
+        gone = 0
+        if rid not in sealed and rid not in self.vault.list("final"):
+            if d.attachments:
+                d.attachments = []
+                self.save_draft(d)
+            for key in self.vault.list("attachment"):
+                if key.startswith(rid + "/"):
+                    gone += bool(self.vault.delete("attachment", key))
+        self.vault.delete("draft", d.draft_id)
+        return gone
 
     def _store_attachment(
         self, record_id: uuid.UUID, taken: list[AttachmentRef], path: str, media_type: str | None
@@ -390,20 +466,20 @@ class Kit:
     def attach_to(self, ident: str, path: str, *, media_type: str | None = None) -> AttachmentRef:
         """Attach a file to a draft (by draft id prefix) or to a finalized, not yet sealed
         interview (by record id prefix)."""
-        drafts = [i for i in self.vault.list("draft") if i.startswith(ident)]
-        finals = [i for i in self.vault.list("final") if i.startswith(ident)]
-        if len(drafts) + len(finals) != 1:
-            raise KitError(
-                f"no single draft or finalized interview starting with {ident!r}",
-                hint="see `collector drafts` and `collector status`",
-            )
-        if drafts:
-            return self.attach(self._get("draft", drafts[0], Draft), path, media_type=media_type)
-        f: _Final = self._get("final", finals[0], _Final)
+        drafts = self.vault.list("draft")
+        found = _ids.resolve(
+            ident,
+            [*drafts, *self.vault.list("final")],
+            what="draft or finalized interview",
+            listed_by="`collector drafts`",
+        )
+        if found in drafts:
+            return self.attach(self._get("draft", found, Draft), path, media_type=media_type)
+        f: _Final = self._get("final", found, _Final)
         ref = self._store_attachment(f.record.record_id, f.attachments, path, media_type)
         refs = [*f.attachments, ref]
         rec = msgspec.structs.replace(f.record, attachments=tuple(a.name for a in refs))
-        self._put("final", finals[0], _Final(rec, refs))
+        self._put("final", found, _Final(rec, refs))
         return ref
 
     def finalize(self, d: Draft) -> Record:
@@ -441,6 +517,11 @@ class Kit:
     def finalized(self) -> list[uuid.UUID]:
         """The record ids of finalized interviews waiting to be sealed."""
         return [uuid.UUID(k) for k in self.vault.list("final")]
+
+    def finalized_records(self) -> list[Record]:
+        """The finalized interviews waiting to be sealed, oldest first."""
+        records = [self._get("final", k, _Final).record for k in self.vault.list("final")]
+        return sorted(records, key=lambda r: (r.modified_at, str(r.record_id)))
 
     def _finish_interrupted(self, *, chain: bool = False) -> None:
         """Finish what a crash (a kill, a power cut, a full disk) cut short, so that every
@@ -530,7 +611,7 @@ class Kit:
                 for f in batch
                 for a in f.attachments
             ]
-            slot = new_id().hex
+            slot = new_id(clock=self.clock_ns).hex
             seq, prev = chain.device_seq + 1, chain.prev_bundle_sha256
 
             def write(
@@ -549,6 +630,7 @@ class Kit:
                     project_id=enr.response.project_id,
                     device_seq=seq,
                     prev_bundle_sha256=prev,
+                    clock=self.clock_ns,
                 )
 
             result = self._seal_into_vault(slot, write)
@@ -623,9 +705,24 @@ class Kit:
 
     # -- sync --------------------------------------------------------------------------
 
-    def _client(self, session: aiohttp.ClientSession) -> SyncClient:
+    def _client(
+        self, session: aiohttp.ClientSession, *, on_retry: Callable[[Retry], None] | None = None
+    ) -> SyncClient:
         enr = self.enrollment()
-        return SyncClient(session, enr.server_url, enr.device_id, self.device_key, self.pins())
+        if not enr.server_url:
+            raise KitError(
+                "this kit was enrolled offline without the server's URL",
+                hint="run `collector enroll --file RESPONSE --url URL` again with the URL "
+                "the administrator gives",
+            )
+        return SyncClient(
+            session,
+            enr.server_url,
+            enr.device_id,
+            self.device_key,
+            self.pins(),
+            on_retry=on_retry,
+        )
 
     async def sync(
         self,
@@ -634,10 +731,14 @@ class Kit:
         progress: Callable[[uuid.UUID, int, int], None] | None = None,
         dry_run: bool = False,
         bytes_progress: Callable[[int, int], None] | None = None,
+        on_retry: Callable[[Retry], None] | None = None,
     ) -> SyncReport:
         """Upload every bundle in the outbox; delete each only after its receipt, inclusion
-        proof and checkpoint consistency verify. A bundle that fails stays."""
-        client = self._client(session)
+        proof and checkpoint consistency verify. A bundle that fails stays. If the server
+        cannot be reached (or keeps failing), the sync stops there: the bundles not yet
+        uploaded stay, each in ``failed`` with that reason, and ``unavailable`` says why.
+        ``on_retry`` hears of every retry as it starts."""
+        client = self._client(session, on_retry=on_retry)
         report = SyncReport(uploaded=[], failed={})
         if not dry_run:
             self._finish_interrupted(chain=True)
@@ -662,16 +763,25 @@ class Kit:
                     entry.bundle_id, entry.size, entry.sha256, from_offset, bytes_progress
                 )
                 await self._check_consistency(client, body)
-            except (SyncError, SchemaError, KitError) as e:
+            except ServerUnavailable as e:
+                report.unavailable = e
+                for rest in entries[n - 1 :]:
+                    report.failed[rest.bundle_id] = e.message
+                break
+            except (SyncError, KitError) as e:
+                report.failed[entry.bundle_id] = e.message  # the hint is the caller's
+                continue
+            except SchemaError as e:
                 report.failed[entry.bundle_id] = str(e)
                 continue
             self.vault.put("receipt", str(entry.bundle_id), msgspec.msgpack.encode(body))
             self.vault.delete("outbox", entry.slot)
             self.vault.delete("outbox-meta", entry.slot)
             report.uploaded.append(entry.bundle_id)
-        chain = self._chain()
-        chain.last_sync = self.clock()
-        self._put("state", "chain", chain)
+        if report.unavailable is None:  # "last sync" is the last time the server was there
+            chain = self._chain()
+            chain.last_sync = self.clock()
+            self._put("state", "chain", chain)
         return report
 
     async def _check_consistency(self, client: SyncClient, body: ReceiptBody) -> None:

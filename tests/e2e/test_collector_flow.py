@@ -99,7 +99,10 @@ def test_collector_end_to_end(
         p = open_project(tmp_path / "srv", secret)
         token = devices.create_token(p, "kit a", now=datetime.datetime.now(datetime.UTC))
         p.close()
-        out = run(home_a, "enroll", url, token, "--label", "laptop-a")
+        token_file = tmp_path / "token.txt"  # never on the command line
+        token_file.write_text(token + "\n", encoding="utf-8")
+        out = run(home_a, "enroll", url, "--token-file", str(token_file), "--label", "laptop-a")
+        token_file.unlink()
         assert "enrolled as device" in out and "escapee-interview v1" in out
         src = answers_file(1)
         run(home_a, "interview", "escapee-interview", "--answers", str(src))
@@ -115,8 +118,8 @@ def test_collector_end_to_end(
         run(home_a, "seal")
         assert "sealed, not sent   1" in run(home_a, "status")
         out = run(home_a, "sync")
-        assert "1 uploaded, receipts verified, local copies deleted" in out
-        assert "bundle 1/1" in out and "MiB" in out  # the progress bar counts bytes
+        assert "1 uploaded; receipts verified; local copies deleted" in out
+        assert "bundle 1/1" in out and "KiB" in out  # the progress bar counts bytes
         st = run(home_a, "status")
         assert "sealed, not sent   0" in st and "receipted          1" in st
         p = open_project(tmp_path / "srv", secret)

@@ -1,0 +1,185 @@
+"""Builders for the field kit's command-line tests (imported as ``kit_cli_helpers``).
+
+A kit made as `collector init` makes one (cheap Argon2id), holding the shipped form as
+``Kit.accept_forms`` stores it; a real server on 127.0.0.1 (port 0) served from a thread;
+a kit enrolled with it offline; a port with nothing behind it. Everything is synthetic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import inspect
+import random
+import socket
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
+from server_helpers import FAST_KDF, SECRET  # noqa: E402
+
+from collector import keystore  # noqa: E402
+from collector.kit import Kit  # noqa: E402
+from collector.vault import Vault  # noqa: E402
+from schemas.forms import shipped_form  # noqa: E402
+from schemas.survey.synth import synthesize  # noqa: E402
+from syncserver import devices  # noqa: E402
+from syncserver.forms import publish_form  # noqa: E402
+from syncserver.project import Project, init_project  # noqa: E402
+
+FORM = shipped_form("escapee-interview")
+PASSPHRASE = "a synthetic passphrase for the kit cli tests"
+FAST = keystore.KdfParams(memory_kib=1024, iterations=1, lanes=1)
+PASS_ENV = "SEALSYNC_COLLECTOR_PASSPHRASE"
+ACTOR = "cli:kit-tests"
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def call(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """``fn(*args, **kw)``, naming the actor if ``fn`` takes one (server functions grew an
+    ``actor`` argument; these tests run against both shapes)."""
+    if "actor" in inspect.signature(fn).parameters:
+        kw.setdefault("actor", ACTOR)
+    return fn(*args, **kw)
+
+
+def kit_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a scripted `collector` run needs: the passphrase in the environment."""
+    monkeypatch.setenv(PASS_ENV, PASSPHRASE)
+    monkeypatch.delenv("SEALSYNC_ENROLL_TOKEN", raising=False)
+
+
+def new_kit(home: Path, *, clock_ns: Callable[[], int] | None = None) -> Kit:
+    """A kit in ``home`` holding the shipped form (not enrolled)."""
+    keystore.create(home, PASSPHRASE, kdf=FAST)
+    kit = open_kit(home, clock_ns=clock_ns)
+    kit.vault.put("form", f"{FORM.id}@{FORM.version}", msgspec.msgpack.encode(FORM))
+    return kit
+
+
+def open_kit(home: Path, *, clock_ns: Callable[[], int] | None = None) -> Kit:
+    keys = keystore.unlock(home, PASSPHRASE)
+    extra: dict[str, Any] = {} if clock_ns is None else {"clock_ns": clock_ns}
+    return Kit(Vault(home, keys.data_key), keys.device_key, **extra)
+
+
+def kit_objects(home: Path) -> dict[str, list[str]]:
+    """What the kit holds, kind by kind (to check that a failed command wrote nothing)."""
+    vault = open_kit(home).vault
+    kinds = ("state", "form", "draft", "final", "attachment", "outbox", "outbox-meta", "receipt")
+    return {kind: vault.list(kind) for kind in kinds}
+
+
+def answered_draft(kit: Kit, seed: int) -> Any:
+    """A draft with synthetic answers (saved)."""
+    d = kit.new_draft(kit.form(FORM.id), "ko")
+    d.answers = synthesize(FORM, random.Random(seed), fixed={"consent": "yes"})
+    kit.save_draft(d)
+    return d
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening (bound, noted, closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+class ThreadServer:
+    """An aiohttp application served on 127.0.0.1 (port 0) from a thread of its own, so
+    that `collector` can run in the test's thread with its own event loop."""
+
+    def __init__(self, app: Callable[[], Any]) -> None:
+        self._app = app
+        self.port = 0
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="thread-server", daemon=True)
+
+    def _run(self) -> None:
+        from aiohttp import web
+
+        async def serve() -> None:
+            self._stop = asyncio.Event()
+            runner = web.AppRunner(self._app())
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            self.port = runner.addresses[0][1]
+            self._ready.set()
+            try:
+                await self._stop.wait()
+            finally:
+                await runner.cleanup()
+
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(serve())
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            self._error = e
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    def __enter__(self) -> ThreadServer:
+        self._thread.start()
+        assert self._ready.wait(60), "server did not start"
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(60)
+        assert self._error is None, self._error
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class ServedProject(ThreadServer):
+    """A project with the shipped form, served over plain HTTP on 127.0.0.1 (port 0),
+    as `syncserver run` serves it by default."""
+
+    def __init__(self, root: Path) -> None:
+        from syncserver.web import create_app
+
+        self.project: Project = call(init_project, root, SECRET, kdf=FAST_KDF)
+        call(publish_form, self.project, FORM, now=now())
+        super().__init__(lambda: create_app(self.project))
+
+    def __enter__(self) -> ServedProject:
+        super().__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            self.project.close()
+
+    def token(self) -> str:
+        token: str = call(devices.create_token, self.project, "kit", now=now())
+        return token
+
+
+def enroll_offline(kit: Kit, project: Project, url: str) -> uuid.UUID:
+    """Enroll ``kit`` with ``project`` by request and response files, naming ``url``."""
+    response = call(
+        devices.enroll, project, kit.enrollment_request("cli-lab"), how="file", now=now()
+    )
+    return kit.accept_enrollment(response, url)
