@@ -651,7 +651,7 @@ def _closed(stream: TextIO) -> bool:
     """Whether ``stream`` is a pipe whose reader has gone (`collector status | head -1`)."""
     try:
         stream.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):
         return True
     return False
 
@@ -670,6 +670,13 @@ def _quiet() -> None:
             pass
 
 
+def _at_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 def _say(*lines: str) -> None:
     """Lines on stderr; nothing if stderr is closed too."""
     try:
@@ -677,7 +684,7 @@ def _say(*lines: str) -> None:
         for line in lines:
             print(line, file=sys.stderr)
         sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):
         _quiet()
 
 
@@ -702,7 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"collector: {e}")
         return 1
     except KeyboardInterrupt:
-        after_echo = [""] if sys.stderr.isatty() else []  # the terminal's ^C ends no line
+        after_echo = [""] if _at_terminal(sys.stderr) else []  # the terminal's ^C ends no line
         _say(*after_echo, f"collector: {_interrupted(args)}")
         return 130
     except BrokenPipeError:  # only our output does this: aiohttp wraps its sockets' errors
