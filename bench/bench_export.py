@@ -141,9 +141,9 @@ def the_form(kind: str, total: int) -> Form:
 
 
 def build(root: Path, records: int, pool_size: int, form: Form) -> dict[str, Any]:
-    project = init_project(root, SECRET, kdf=KDF)
+    project = init_project(root, SECRET, kdf=KDF, actor="cli:bench")
     try:
-        publish_form(project, form, now=NOW)
+        publish_form(project, form, now=NOW, actor="cli:bench")
         rng = random.Random(7)
         pool = [
             synthesize(form, rng, fixed={"consent": "yes", "was_detained": i % 2 == 0})

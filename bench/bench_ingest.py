@@ -194,14 +194,14 @@ def http_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     key_file = root / "project.key"
     key_file.write_bytes(os.urandom(32))
     d = root / "http"
-    project = init_project(d, Secret(key_file=key_file.read_bytes()))
-    publish_form(project, shipped_form("escapee-interview"), now=NOW)
+    project = init_project(d, Secret(key_file=key_file.read_bytes()), actor="cli:bench")
+    publish_form(project, shipped_form("escapee-interview"), now=NOW, actor="cli:bench")
     enrolled = []
     for i in range(args.clients):
         k = Ed25519PrivateKey.generate()
         pub = k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         req = sign_request(EnrollmentRequest(public_key=pub, label=f"bench-{i}", token=""), k)
-        resp = devices.enroll(project, req, how="file", now=NOW)
+        resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:bench")
         import msgspec
 
         body = msgspec.msgpack.decode(resp.certificate.body)
@@ -350,13 +350,13 @@ def stages_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     from syncserver.project import init_project
     from syncserver.service import Service
 
-    project = init_project(root / "stages", Secret(key_file=os.urandom(32)))
+    project = init_project(root / "stages", Secret(key_file=os.urandom(32)), actor="cli:bench")
     try:
-        publish_form(project, shipped_form("escapee-interview"), now=NOW)
+        publish_form(project, shipped_form("escapee-interview"), now=NOW, actor="cli:bench")
         k = Ed25519PrivateKey.generate()
         pub = k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         req = sign_request(EnrollmentRequest(public_key=pub, label="stages", token=""), k)
-        resp = devices.enroll(project, req, how="file", now=NOW)
+        resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:bench")
         import msgspec
 
         body = msgspec.msgpack.decode(resp.certificate.body)

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     key = PseudonymKey(hashlib.sha256(b"bench").digest())
     weights = default_weights()
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStore(Path(tmp) / "store.db").open()
+        store = SqliteStore(Path(tmp) / "store.db", audit_key=bytes(32)).open()
         try:
             t0 = time.perf_counter()
             base = interviews[: args.store]

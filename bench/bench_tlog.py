@@ -124,6 +124,7 @@ def store_verify(n: int) -> dict[str, float | int | str]:
             root,
             Secret(passphrase="synthetic benchmark passphrase"),
             kdf=KdfParams(memory_kib=1024, iterations=1, lanes=1),
+            actor="cli:bench",
         )
         log = AuditLog(project)
         start = time.perf_counter()

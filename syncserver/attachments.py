@@ -80,7 +80,7 @@ def extract_attachment(
     name: str,
     out: Path,
     *,
-    actor: str = "admin",
+    actor: str,
     now: datetime.datetime | None = None,
 ) -> int:
     """Write attachment ``name`` of the current version of ``record_id`` to the new file

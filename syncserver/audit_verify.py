@@ -20,6 +20,10 @@ One streaming pass in index order, in memory that does not grow with the log:
   with the key and its root equals the root recomputed from the entries. Consistency
   between any two checkpoints follows: both roots come from the same recomputed tree.
 
+When the log verifies, the tables that decide who may act (``devices``, ``enroll_tokens``,
+``admin_tokens``) are recomputed from its entries (:mod:`syncserver.audit_access`, the
+same pass) and every row that differs is named (audit-log-v1.md §14.2).
+
 When an entry and its leaf hash were rewritten together, or rows were swapped, no single
 row shows it: the first checkpoint whose root disagrees bounds the first such entry to
 the entries since the last checkpoint that agreed. The inclusion proofs of signed
@@ -33,7 +37,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import heapq
+import json
 import os
+import re
 import sqlite3
 import sys
 import uuid
@@ -58,6 +64,7 @@ from schemas.tlog import (
 )
 from schemas.wire import Receipt, ReceiptBody
 
+from .audit_access import ACCESS_KINDS, AccessLog, when
 from .config import load_config
 from .errors import ProjectMissing, StoreError, SyncServerError
 
@@ -81,6 +88,11 @@ _HINT_FILE = (
     "comes from the store itself and may have been replaced: pin the key with --key"
 )
 _HINT_KEY = "pin this project's verifier key: `GET /v1/log/key` on its server, or ask its admin"
+_HINT_TABLES = (
+    "these rows were changed in store.db outside sealsync: keep the file as evidence, restore "
+    "store.db from a backup (or revoke again what the log says is revoked), and find out who "
+    "could write to it"
+)
 
 
 # -- what the library returns ------------------------------------------------------------
@@ -96,6 +108,10 @@ class VerifyReport:
     ``ok`` is false, ``first_problem`` says what failed, ``hint`` what to do; ``index``
     is the first entry that does not fit when it is known exactly, and ``span`` (first,
     last) the entries it lies in when only a range is known.
+
+    When the log itself verifies, ``differences`` names every row of the tables that
+    decide who may act that differs from what the entries say (then ``ok`` is false), and
+    ``unbound`` every row whose entry was written before the log bound it (a note).
     """
 
     ok: bool
@@ -109,6 +125,8 @@ class VerifyReport:
     index: int | None = None
     span: tuple[int, int] | None = None
     receipts_unreadable: int = 0
+    differences: tuple[str, ...] = ()
+    unbound: tuple[str, ...] = ()
 
 
 class ShownEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -369,6 +387,7 @@ class _Pass:
         self._root_at: tuple[int, bytes] | None = None
         self._verified: dict[str | bytes, Checkpoint] = {}  # notes verified at this size
         self._verified_size = -1
+        self.access = AccessLog()
         self._has_bundles = bool(
             conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bundles'"
@@ -427,11 +446,13 @@ class _Pass:
                 index=n,
             )
         try:
-            _entry_decoder.decode(entry)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            e = _entry_decoder.decode(entry)
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
             raise _Problem(
-                f"entry {n} does not fit: it is not an audit entry ({e})", _HINT_ENTRIES, index=n
+                f"entry {n} does not fit: it is not an audit entry ({err})", _HINT_ENTRIES, index=n
             ) from None
+        if e.kind in ACCESS_KINDS:
+            self.access.see(n, e.kind, e.at_ms, e.subject, e.detail)
         self.hasher.append(h)
         self.n = n + 1
 
@@ -622,6 +643,8 @@ def verify_log(
         conn.execute("BEGIN")  # one snapshot for every cursor, even while the server writes
         verifier, mismatch = _verifier(conn, key)
         run = _Pass(conn, verifier)
+        differences: tuple[str, ...] = ()
+        unbound: tuple[str, ...] = ()
         try:
             if mismatch is not None:
                 raise mismatch
@@ -630,6 +653,14 @@ def verify_log(
             problem: _Problem | None = p
         else:
             problem = None
+            access = run.access.compare(conn, verifier.public_key)
+            differences, unbound = access.differences, access.unbound
+            if differences:
+                problem = _Problem(
+                    f"{len(differences)} row(s) of the tables that decide who may act differ "
+                    "from the log",
+                    _HINT_TABLES,
+                )
         conn.execute("ROLLBACK")
     except sqlite3.Error as e:
         raise StoreError(f"cannot read {db_path.name} ({e.__class__.__name__}: {e})") from None
@@ -647,6 +678,8 @@ def verify_log(
         index=None if problem is None else problem.index,
         span=None if problem is None else problem.span,
         receipts_unreadable=run.unreadable,
+        differences=differences,
+        unbound=unbound,
     )
 
 
@@ -722,7 +755,7 @@ def _read_note(name: str) -> bytes:
 def _verify(args: argparse.Namespace) -> int:
     saved = {name: _read_note(name) for name in args.checkpoint}
     report = verify_log(_db_path(args), key=args.key, saved=saved)
-    if not report.ok:
+    if not report.ok and not report.differences:
         raise SyncServerError(
             f"audit log does not verify: {report.first_problem}", hint=report.hint
         )
@@ -741,6 +774,18 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"  note: {report.receipts_unreadable} receipt(s) in the store could not be read")
     if not report.key_pinned:
         print("  note: pin the key with --key for an audit that does not trust the store")
+    for line in report.unbound:
+        print(f"  note: {line}")
+    if report.differences:
+        print(
+            f"syncserver: the tables that decide who may act differ from the audit log "
+            f"({len(report.differences)} row(s)):",
+            file=sys.stderr,
+        )
+        for line in report.differences:
+            print(f"  {line}", file=sys.stderr)
+        print(f"hint: {report.hint}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -756,12 +801,37 @@ def _since(text: str) -> int:
     return int(t.timestamp() * 1000)
 
 
+_HEX_HASH = re.compile(r"[0-9a-f]{64}")
+#: Hex digits of a hash shown by `audit show` (all of them with --json).
+SHORT_HASH = 12
+
+
+def _text(value: str) -> str:
+    """A string as one token of a line: bare when plain, else JSON-quoted (so spaces,
+    quotes and control characters cannot blur or forge the line)."""
+    if value and value.isprintable() and not any(c in value for c in " ='\"\\"):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _value(key: str, value: str | int | bool) -> str:
+    """A detail value as a person reads it (audit-log-v1.md §13.4)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return when(value) if key.endswith("_ms") else str(value)
+    if _HEX_HASH.fullmatch(value):
+        return value[:SHORT_HASH] + "…"
+    return _text(value)
+
+
 def _line(e: ShownEntry) -> str:
-    at = datetime.datetime.fromtimestamp(e.at_ms / 1000, datetime.UTC)
-    detail = " ".join(f"{k}={v}" for k, v in e.detail.items())
-    return f"{e.index:>7}  {at:%Y-%m-%d %H:%M:%S}  {e.kind:<12}  {e.subject}  by {e.actor}" + (
-        f"  {detail}" if detail else ""
-    )
+    parts = [f"{e.index:>7}", when(e.at_ms), f"{e.kind:<12}"]
+    if e.subject:
+        parts.append(_text(e.subject))
+    parts.append(f"by {_text(e.actor)}")
+    parts += [f"{_text(k)}={_value(k, v)}" for k, v in e.detail.items()]
+    return "  ".join(parts)
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -6,6 +6,12 @@ that make the changes they describe. :class:`AuditLog` keeps an in-memory
 :class:`~syncserver.tlog.MerkleLog` that catches up with the table (:meth:`sync`) before
 it answers, signs checkpoints with the project's Ed25519 key under the origin
 ``sealsync/<project id>``, and stores each checkpoint it signs.
+
+:func:`check_before_serving` is what ``syncserver run`` calls before it serves (and so
+before it signs anything): the log verifies against its newest signed checkpoint, every
+entry after that checkpoint carries the writer's chained MAC (audit-log-v1.md §14.3),
+and the tables that decide who may act agree with the log (§14.2). A server never signs
+a checkpoint over rows someone added or changed in store.db by hand.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 
+from .audit import MAC_FROM_KEY, chain_mac, mac_key, read_mac_from
+from .errors import SyncServerError
 from .project import Project
 from .tlog import MemoryLeafStore, MerkleLog, sign_checkpoint, verifier_key
 
-__all__ = ["AuditLog", "store_checkpoint"]
+__all__ = ["AuditLog", "AuditLogBroken", "StartupCheck", "check_before_serving", "store_checkpoint"]
 
 
 class AuditLog:
@@ -91,4 +100,112 @@ def store_checkpoint(conn: sqlite3.Connection, size: int, note: str) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO checkpoints (size, note, created_ms) VALUES (?, ?, ?)",
         (size, note, int(time.time() * 1000)),
+    )
+
+
+# -- the check before serving -------------------------------------------------------------
+
+
+class AuditLogBroken(SyncServerError):
+    """The store's audit log, or a table it decides, was changed outside sealsync: the
+    server refuses to start (and so to sign a checkpoint over it)."""
+
+    status = 500
+    code = "audit_log_broken"
+
+
+_HINT_BROKEN = (
+    "run `syncserver audit verify` to see where; keep this store.db as evidence (copy it "
+    "aside), then restore store.db from a backup made before the change"
+)
+
+
+@dataclass(frozen=True)
+class StartupCheck:
+    """What :func:`check_before_serving` found: ``entries`` in the log, ``covered`` by
+    the newest signed checkpoint, ``unbound`` of those after it written before the store
+    kept a MAC per entry (schema 4), and the rows ``unbound`` in the access tables."""
+
+    entries: int
+    covered: int
+    unbound: int
+    unbound_rows: tuple[str, ...]
+    seconds: float
+
+
+def check_before_serving(project: Project) -> StartupCheck:
+    """Check the log before a server signs anything over it; raise :class:`AuditLogBroken`
+    with what is wrong and what to do otherwise (audit-log-v1.md §14.4).
+
+    1. The whole log verifies with the project's own key (:func:`~syncserver.audit_verify.
+       verify_log`): every checkpoint and receipt, the newest included, matches the root
+       recomputed from the entries, and every entry hashes to its leaf hash.
+    2. Every entry after the newest checkpoint carries a valid chained MAC (from the
+       index the store's ``audit_mac_from`` marker names; entries before it were written
+       by a sealsync that kept none).
+    3. ``devices``, ``enroll_tokens`` and ``admin_tokens`` agree with the log.
+    """
+    from .audit_verify import verify_log  # the independent verifier; it never imports us
+
+    start = time.perf_counter()
+    vkey = verifier_key(project.log_origin, project.identity.signing_public)
+    report = verify_log(project.config.sqlite_path, key=vkey)
+    if report.differences:
+        more = f" (and {len(report.differences) - 1} more)" if len(report.differences) > 1 else ""
+        raise AuditLogBroken(
+            "refusing to start: the tables that decide who may act differ from the audit "
+            f"log: {report.differences[0]}{more}",
+            hint=_HINT_BROKEN,
+        )
+    if not report.ok:
+        raise AuditLogBroken(
+            f"refusing to start: the audit log does not verify: {report.first_problem}",
+            hint=_HINT_BROKEN,
+        )
+    key = mac_key(project.identity.store_key)
+    covered = report.covered
+
+    def tail(conn: sqlite3.Connection) -> tuple[object, list[tuple[int, bytes, bytes | None]]]:
+        marker = conn.execute("SELECT value FROM meta WHERE key = ?", (MAC_FROM_KEY,)).fetchone()
+        rows = conn.execute(
+            "SELECT idx, leaf_hash, mac FROM audit WHERE idx >= ? ORDER BY idx",
+            (max(covered - 1, 0),),
+        ).fetchall()
+        return (None if marker is None else marker[0]), rows
+
+    marker, rows = project.store.read_sync(tail)
+    if marker is None:
+        mac_from = 0  # a store made with the chain: every entry carries a MAC
+    else:
+        found = read_mac_from(key, marker)
+        if found is None:
+            raise AuditLogBroken(
+                "refusing to start: the store's record of where the audit log's MAC chain "
+                "starts (meta audit_mac_from) was changed",
+                hint=_HINT_BROKEN,
+            )
+        mac_from = found
+    prev: bytes | None = None
+    unbound = 0
+    for idx, leaf, mac in rows:
+        if idx < covered:  # the row before the tail: only its MAC is used
+            prev = mac
+            continue
+        if idx < mac_from:
+            unbound += 1
+        elif mac is None or mac != chain_mac(key, prev, idx, leaf):
+            raise AuditLogBroken(
+                f"refusing to start: entry {idx} of the audit log was not written by this "
+                f"server: it comes after the last signed checkpoint (size {covered}) and "
+                f"{'carries no MAC' if mac is None else 'its MAC does not check'} "
+                "(added or changed in store.db by hand?)",
+                hint=_HINT_BROKEN,
+            )
+        prev = mac
+    return StartupCheck(
+        entries=report.entries,
+        covered=covered,
+        unbound=unbound,
+        unbound_rows=report.unbound,
+        seconds=time.perf_counter() - start,
     )

@@ -37,6 +37,20 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def cli_actor() -> str:
+    """Who runs this command, as audit entries name them (audit-log-v1.md §14.1):
+    ``cli:<login name>``, or ``cli:uid<N>`` when the name is unknown or not a plain label."""
+    from schemas.text import valid_label
+
+    try:
+        user: str | None = getpass.getuser()
+    except (OSError, KeyError):
+        user = None
+    if user is None or not valid_label(user) or " " in user:
+        user = f"uid{os.getuid()}"
+    return f"cli:{user}"
+
+
 def _load(path: Path) -> tuple[Form, list[str]]:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         result = import_xlsform(path)
@@ -119,7 +133,7 @@ def _opened(args: argparse.Namespace) -> Iterator[Project]:
 
 
 def _init(args: argparse.Namespace) -> int:
-    project = init_project(Path(args.directory), _secret(args, confirm=True))
+    project = init_project(Path(args.directory), _secret(args, confirm=True), actor=cli_actor())
     try:
         print(f"project {project.project_id} created in {args.directory}")
         print(f"  recipient key id  {project.identity.recipient_public.key_id.hex()}")
@@ -135,7 +149,7 @@ def _init(args: argparse.Namespace) -> int:
 
 def _devices_token(args: argparse.Namespace) -> int:
     with _opened(args) as project:
-        token = devices.create_token(project, args.label, now=_now())
+        token = devices.create_token(project, args.label, actor=cli_actor(), now=_now())
     hours = project.config.devices.token_hours
     print(token)
     print(
@@ -159,7 +173,7 @@ def _devices_enroll_file(args: argparse.Namespace) -> int:
             hint="create it on the device with `collector enroll --request FILE`",
         ) from None
     with _opened(args) as project:
-        response = devices.enroll(project, request, how="file", now=_now())
+        response = devices.enroll(project, request, how="file", actor=cli_actor(), now=_now())
     out = Path(args.output)
     out.write_bytes(msgspec.json.encode(response))
     print(f"device enrolled; carry {out} back to the device: `collector enroll --file {out}`")
@@ -185,17 +199,26 @@ def _devices_revoke(args: argparse.Namespace) -> int:
             "not a device id", hint="copy it from `syncserver devices list`"
         ) from None
     with _opened(args) as project:
-        devices.revoke(project, device_id, args.reason, now=_now())
+        devices.revoke(project, device_id, args.reason, actor=cli_actor(), now=_now())
     print(f"device {device_id} revoked; its later bundles will be quarantined")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     from .attachments import leftover_plaintext
+    from .auditlog import check_before_serving
     from .web import serve
 
     with _opened(args) as project:
         cfg = project.config.server
+        check = check_before_serving(project)  # before anything is signed or served
+        print(f"audit log checked: {check.entries} entries ({check.seconds:.1f} s)")
+        if check.unbound:
+            print(
+                f"warning: {check.unbound} audit entries after the last signed checkpoint were"
+                " written before this version kept a MAC per entry: they cannot be checked",
+                file=sys.stderr,
+            )
         if n := leftover_plaintext(project):
             print(
                 f"warning: {project.config.root / 'attachments'} holds {n} attachment files in"
@@ -218,7 +241,7 @@ def _forms_publish(args: argparse.Namespace) -> int:
     for w in warnings:
         print(f"  warning: {w}")
     with _opened(args) as project:
-        new = publish_form(project, form, now=_now())
+        new = publish_form(project, form, actor=cli_actor(), now=_now())
     state = "published" if new else "already published (no change)"
     print(f"form '{form.id}' v{form.version}: {state}")
     return 0
@@ -289,7 +312,7 @@ def _quarantine_release(args: argparse.Namespace) -> int:
 
     with _opened(args) as project:
         area, preparer = UploadArea(project.config.root), Preparer.for_project(project)
-        r = release(project, area, preparer, args.id, now=_now())
+        r = release(project, area, preparer, args.id, actor=cli_actor(), now=_now())
     print(
         f"released item {args.id}: bundle {r.bundle_id} ingested again: {r.accepted} accepted, "
         f"{r.quarantined} back in quarantine"
@@ -319,7 +342,9 @@ def _conflicts_resolve(args: argparse.Namespace) -> int:
     except ValueError:
         raise SyncServerError("--keep takes the hex SHA-256 shown by `conflicts list`") from None
     with _opened(args) as project:
-        resolve_conflict(project, _uuid(args.record_id, "record"), keep, now=_now())
+        resolve_conflict(
+            project, _uuid(args.record_id, "record"), keep, actor=cli_actor(), now=_now()
+        )
     print("resolved: the kept version is current; the others are kept as history")
     return 0
 
@@ -329,7 +354,10 @@ def _records_show(args: argparse.Namespace) -> int:
 
     with _opened(args) as project:
         history = record_history(
-            project, _uuid(args.record_id, "record"), include_sensitive=args.include_sensitive
+            project,
+            _uuid(args.record_id, "record"),
+            include_sensitive=args.include_sensitive,
+            actor=cli_actor(),
         )
     for h in history:
         print(
@@ -351,7 +379,9 @@ def _attachments_get(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     with _opened(args) as project:
-        n = extract_attachment(project, _uuid(args.record_id, "record"), args.name, out, now=_now())
+        n = extract_attachment(
+            project, _uuid(args.record_id, "record"), args.name, out, actor=cli_actor(), now=_now()
+        )
     print(f"wrote {n} bytes to {out} (this access is recorded in the audit log)")
     print(
         "keep the file on an encrypted disk and delete it when done: it may identify the"
@@ -365,7 +395,9 @@ def _records_review(args: argparse.Namespace) -> int:
     from .review import set_review
 
     with _opened(args) as project:
-        set_review(project, _uuid(args.record_id, "record"), args.state, now=_now())
+        set_review(
+            project, _uuid(args.record_id, "record"), args.state, actor=cli_actor(), now=_now()
+        )
     print(f"record {args.record_id}: {args.state}")
     return 0
 
@@ -374,7 +406,7 @@ def _tokens_create(args: argparse.Namespace) -> int:
     from .tokens import create_token
 
     with _opened(args) as project:
-        token = create_token(project, args.role, args.label, now=_now())
+        token = create_token(project, args.role, args.label, actor=cli_actor(), now=_now())
     print(token)
     print(f"({args.role} token '{args.label}': shown once, stored only as a hash)", file=sys.stderr)
     return 0
@@ -397,7 +429,7 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
     from .tokens import revoke_token
 
     with _opened(args) as project:
-        revoke_token(project, args.label, now=_now())
+        revoke_token(project, args.label, actor=cli_actor(), now=_now())
     print(f"token '{args.label}' revoked")
     return 0
 

@@ -79,6 +79,8 @@ def register(
 
 
 def _run(args: argparse.Namespace, open_project_fn: Callable[[argparse.Namespace], Project]) -> int:
+    from .cli import cli_actor
+
     if args.include_sensitive:
         print(SENSITIVE_WARNING, file=sys.stderr)
     project = open_project_fn(args)
@@ -93,7 +95,7 @@ def _run(args: argparse.Namespace, open_project_fn: Callable[[argparse.Namespace
             headers=args.headers,
             include_sensitive=args.include_sensitive,
             role="admin",
-            actor="admin",
+            actor=cli_actor(),
             now=datetime.datetime.now(datetime.UTC),
         )
     finally:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import respondents as rs
+from .cli import cli_actor
 from .errors import SyncServerError
 from .project import Project
 
@@ -115,7 +116,7 @@ def _show(args: argparse.Namespace, opened: Opened) -> int:
         who: dict[uuid.UUID, rs.IdentityAnswers] = {}
         if args.include_sensitive:
             records = [m.record_id for side in sides for m in side.members]
-            who = rs.identity_of(project, records, now=_now())
+            who = rs.identity_of(project, records, actor=cli_actor(), now=_now())
     for side in sides:
         _print_respondent(side, who if args.include_sensitive else None)
     if args.include_sensitive:
@@ -148,7 +149,7 @@ def _print_respondent(r: rs.Respondent, who: dict[uuid.UUID, rs.IdentityAnswers]
 def _link(args: argparse.Namespace, opened: Opened) -> int:
     with opened(args) as project:
         a, b = _pair(args, project)
-        cluster = rs.link(project, a, b, now=_now())
+        cluster = rs.link(project, a, b, actor=cli_actor(), now=_now())
     print(f"linked: {a} and {b} are respondent {cluster}")
     return 0
 
@@ -156,7 +157,7 @@ def _link(args: argparse.Namespace, opened: Opened) -> int:
 def _distinct(args: argparse.Namespace, opened: Opened) -> int:
     with opened(args) as project:
         a, b = _pair(args, project)
-        rs.mark_distinct(project, a, b, now=_now())
+        rs.mark_distinct(project, a, b, actor=cli_actor(), now=_now())
     print(f"recorded: {a} and {b} are different people; they will not be linked automatically")
     return 0
 
@@ -164,7 +165,7 @@ def _distinct(args: argparse.Namespace, opened: Opened) -> int:
 def _unlink(args: argparse.Namespace, opened: Opened) -> int:
     record = _id(args.record_id)
     with opened(args) as project:
-        old, now = rs.unlink(project, record, now=_now())
+        old, now = rs.unlink(project, record, actor=cli_actor(), now=_now())
     print(f"unlinked: interview {record} left respondent {old}; it is now respondent {now}")
     return 0
 
@@ -187,10 +188,16 @@ def _progress(done: int, total: int) -> None:
 def _rebuild(args: argparse.Namespace, opened: Opened) -> int:
     with opened(args) as project:
         matcher = rs.Matcher.for_project(project)
+        actor = cli_actor()
         report = rs.rebuild(
-            project, matcher, now=_now(), everything=args.everything, progress=_progress
+            project,
+            matcher,
+            now=_now(),
+            everything=args.everything,
+            actor=actor,
+            progress=_progress,
         )
-        pending = rs.match_pending(project, matcher, now=_now(), actor="admin")
+        pending = rs.match_pending(project, matcher, now=_now(), actor=actor)
     print(
         f"rebuilt: {report.interviews + pending.interviews} interviews matched, "
         f"{report.linked + pending.linked} linked, {report.queued + pending.queued} queued"

@@ -4,6 +4,10 @@
 Each operation is a function of a store connection, run inside one write transaction,
 that also appends its audit entry; the CLI runs them synchronously and the server through
 the store's writer thread. Tokens are random, shown once, and stored only as SHA-256.
+
+The entries carry what is needed to recompute the ``devices`` and ``enroll_tokens`` rows
+from the log (docs/spec/audit-log-v1.md §14.2): ids, serial, validity, times, the SHA-256
+of the stored certificate, and a digest of each token's stored hash, never the token.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from schemas import certs
 from schemas.ids import new_id
+from schemas.text import valid_label
 from schemas.wire import EnrollmentRequest, EnrollmentResponse, verify_request
 
-from .audit import AuditEntry, append
+from .audit import AuditEntry, append, token_digest
 from .errors import DeviceError, DeviceUnknown, TokenInvalid
 from .project import Project
 
@@ -34,6 +40,10 @@ __all__ = [
 ]
 
 TOKEN_PREFIX = "sst1_"
+LABEL_HINT = (
+    "a label is 1 to 64 characters, without control or format characters and without a "
+    "space at either end; it names what the token is for, never a person"
+)
 SKEW = datetime.timedelta(minutes=5)
 
 
@@ -58,21 +68,37 @@ class DeviceInfo:
     last_seq: int
 
 
-def create_token(project: Project, label: str, *, now: datetime.datetime) -> str:
-    """A one-time enrollment token, valid ``devices.token_hours``. Shown once, never stored."""
+def create_token(project: Project, label: str, *, actor: str, now: datetime.datetime) -> str:
+    """A one-time enrollment token, valid ``devices.token_hours``. Shown once, never stored.
+    ``label`` says what it is for; a device enrolled with it is enrolled by
+    ``enroll-token:<label>`` in the log."""
+    if not valid_label(label):
+        raise DeviceError(
+            "that label cannot be used for an enrollment token",
+            hint=LABEL_HINT,
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(24)
     expires = now + datetime.timedelta(hours=project.config.devices.token_hours)
+    stored = _token_hash(token)
 
     def tx(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT INTO enroll_tokens (token_hash, label, created_ms, expires_ms)"
             " VALUES (?, ?, ?, ?)",
-            (_token_hash(token), label, _ms(now), _ms(expires)),
+            (stored, label, _ms(now), _ms(expires)),
         )
         append(
             conn,
             AuditEntry(
-                kind="token", at_ms=_ms(now), actor="admin", detail={"expires_ms": _ms(expires)}
+                kind="token",
+                at_ms=_ms(now),
+                actor=actor,
+                subject=label,
+                detail={
+                    "what": "enrollment token",
+                    "token_hash": token_digest(stored),
+                    "expires_ms": _ms(expires),
+                },
             ),
         )
 
@@ -80,10 +106,41 @@ def create_token(project: Project, label: str, *, now: datetime.datetime) -> str
     return token
 
 
+@overload
 def enroll_tx(
-    project: Project, request: EnrollmentRequest, *, how: str, now: datetime.datetime
+    project: Project,
+    request: EnrollmentRequest,
+    *,
+    how: Literal["token"],
+    now: datetime.datetime,
+) -> Callable[[sqlite3.Connection], EnrollmentResponse]: ...
+
+
+@overload
+def enroll_tx(
+    project: Project,
+    request: EnrollmentRequest,
+    *,
+    how: Literal["file"],
+    actor: str,
+    now: datetime.datetime,
+) -> Callable[[sqlite3.Connection], EnrollmentResponse]: ...
+
+
+def enroll_tx(
+    project: Project,
+    request: EnrollmentRequest,
+    *,
+    how: Literal["token", "file"],
+    actor: str | None = None,
+    now: datetime.datetime,
 ) -> Callable[[sqlite3.Connection], EnrollmentResponse]:
-    """The transaction that enrolls ``request`` (``how``: 'token' or 'file')."""
+    """The transaction that enrolls ``request``. ``how="token"``: online, with the
+    one-time token in the request, and the token's label names who acted
+    (``enroll-token:<label>``); ``how="file"``: offline, and ``actor`` is whoever ran the
+    command (``cli:<user>``)."""
+    if (how == "file") != (actor is not None):
+        raise TypeError("enroll_tx: an actor for how='file', none for how='token'")
 
     def tx(conn: sqlite3.Connection) -> EnrollmentResponse:
         if not verify_request(request):
@@ -91,9 +148,10 @@ def enroll_tx(
                 "the enrollment request is not signed by the key it names",
                 hint="create a new request on the device",
             )
+        by = actor
         if how == "token":
             row = conn.execute(
-                "SELECT expires_ms, used_ms FROM enroll_tokens WHERE token_hash = ?",
+                "SELECT expires_ms, used_ms, label FROM enroll_tokens WHERE token_hash = ?",
                 (_token_hash(request.token),),
             ).fetchone()
             if row is None or row[1] is not None or row[0] <= _ms(now):
@@ -101,6 +159,7 @@ def enroll_tx(
                     "enrollment token unknown, already used or expired",
                     hint="ask the administrator for a new token (`syncserver devices token`)",
                 )
+            by = f"enroll-token:{row[2]}"
         if conn.execute(
             "SELECT 1 FROM devices WHERE public_key = ?", (request.public_key,)
         ).fetchone():
@@ -120,6 +179,7 @@ def enroll_tx(
             label=request.label,
         )
         signed = certs.issue(cert, project.identity.signing)
+        stored_cert = signed.body + signed.signature
         conn.execute(
             "INSERT INTO devices (device_id, serial, label, public_key, certificate,"
             " not_before_ms, not_after_ms, enrolled_ms, enrolled_how)"
@@ -129,7 +189,7 @@ def enroll_tx(
                 serial,
                 request.label,
                 request.public_key,
-                signed.body + signed.signature,
+                stored_cert,
                 _ms(cert.not_before),
                 _ms(cert.not_after),
                 _ms(now),
@@ -141,14 +201,20 @@ def enroll_tx(
                 "UPDATE enroll_tokens SET used_ms = ?, device_id = ? WHERE token_hash = ?",
                 (_ms(now), device_id.bytes, _token_hash(request.token)),
             )
+        detail: dict[str, str | int | bool] = {
+            "serial": serial,
+            "how": how,
+            "not_before_ms": _ms(cert.not_before),
+            "not_after_ms": _ms(cert.not_after),
+            "certificate_sha256": hashlib.sha256(stored_cert).hexdigest(),
+        }
+        if how == "token":
+            detail["token_hash"] = token_digest(_token_hash(request.token))
+        assert by is not None
         append(
             conn,
             AuditEntry(
-                kind="enroll",
-                at_ms=_ms(now),
-                actor="admin" if how == "file" else "token",
-                subject=str(device_id),
-                detail={"serial": serial, "how": how},
+                kind="enroll", at_ms=_ms(now), actor=by, subject=str(device_id), detail=detail
             ),
         )
         return EnrollmentResponse(
@@ -162,13 +228,45 @@ def enroll_tx(
     return tx
 
 
+@overload
 def enroll(
-    project: Project, request: EnrollmentRequest, *, how: str, now: datetime.datetime
+    project: Project, request: EnrollmentRequest, *, how: Literal["token"], now: datetime.datetime
+) -> EnrollmentResponse: ...
+
+
+@overload
+def enroll(
+    project: Project,
+    request: EnrollmentRequest,
+    *,
+    how: Literal["file"],
+    actor: str,
+    now: datetime.datetime,
+) -> EnrollmentResponse: ...
+
+
+def enroll(
+    project: Project,
+    request: EnrollmentRequest,
+    *,
+    how: Literal["token", "file"],
+    actor: str | None = None,
+    now: datetime.datetime,
 ) -> EnrollmentResponse:
-    result: EnrollmentResponse = project.store.write_sync(
-        enroll_tx(project, request, how=how, now=now)
+    """Enroll ``request`` now (see :func:`enroll_tx` for ``how`` and ``actor``)."""
+    tx = (
+        enroll_tx(project, request, how="token", now=now)
+        if how == "token"
+        else enroll_tx(project, request, how="file", actor=_actor(actor), now=now)
     )
+    result: EnrollmentResponse = project.store.write_sync(tx)
     return result
+
+
+def _actor(actor: str | None) -> str:
+    if actor is None:
+        raise TypeError("enroll: how='file' needs an actor")
+    return actor
 
 
 def list_devices(project: Project) -> list[DeviceInfo]:
@@ -198,7 +296,9 @@ def list_devices(project: Project) -> list[DeviceInfo]:
     ]
 
 
-def revoke(project: Project, device_id: uuid.UUID, reason: str, *, now: datetime.datetime) -> None:
+def revoke(
+    project: Project, device_id: uuid.UUID, reason: str, *, actor: str, now: datetime.datetime
+) -> None:
     """Revoke a device: its later bundles go to quarantine, not into the data."""
 
     def tx(conn: sqlite3.Connection) -> None:
@@ -220,9 +320,9 @@ def revoke(project: Project, device_id: uuid.UUID, reason: str, *, now: datetime
             AuditEntry(
                 kind="revoke",
                 at_ms=_ms(now),
-                actor="admin",
+                actor=actor,
                 subject=str(device_id),
-                detail={"reason": reason},
+                detail={"what": "device", "reason": reason},
             ),
         )
 

@@ -40,7 +40,7 @@ class PublishedForm:
     published: datetime.datetime
 
 
-def publish_form(project: Project, form: Form, *, now: datetime.datetime) -> bool:
+def publish_form(project: Project, form: Form, *, actor: str, now: datetime.datetime) -> bool:
     """Publish ``form``; True if it is new, False if that exact document was published."""
     digest = form_digest(form)
     doc = msgspec.msgpack.encode(form)
@@ -67,7 +67,7 @@ def publish_form(project: Project, form: Form, *, now: datetime.datetime) -> boo
             AuditEntry(
                 kind="form_publish",
                 at_ms=now_ms,
-                actor="admin",
+                actor=actor,
                 subject=f"{form.id}@{form.version}",
                 detail={"digest": digest},
             ),

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audit import AuditEntry, append
+from .audit import AuditEntry, append, mac_key
 from .config import CONFIG_NAME, Config, load_config, render_config
 from .errors import ProjectExists, ProjectMissing
 from .identity import KdfParams, ProjectIdentity, Secret, load_identity, save_identity
@@ -44,14 +44,21 @@ class Project:
         self.store.close()
 
 
+def _store(config: Config, identity: ProjectIdentity) -> SqliteStore:
+    """The project's store, opened with the audit log's MAC key (audit-log-v1.md §14.3)."""
+    return SqliteStore(config.sqlite_path, audit_key=mac_key(identity.store_key)).open()
+
+
 def init_project(
     directory: Path,
     secret: Secret,
     *,
+    actor: str,
     kdf: KdfParams | None = None,
     config: Config | None = None,
 ) -> Project:
-    """Create a project in ``directory`` (new or empty) and return it, open."""
+    """Create a project in ``directory`` (new or empty) and return it, open. ``actor``
+    names who created it in the ``init`` entry (``cli:<user>``)."""
     if (directory / CONFIG_NAME).exists() or (directory / IDENTITY_NAME).exists():
         raise ProjectExists(
             f"{directory} already holds a project",
@@ -73,7 +80,7 @@ def init_project(
     tmp = directory / (CONFIG_NAME + ".tmp")
     tmp.write_text(render_config(config), encoding="utf-8")
     os.replace(tmp, directory / CONFIG_NAME)
-    store = SqliteStore(config.sqlite_path).open()
+    store = _store(config, identity)
     now = int(time.time() * 1000)
 
     def setup(conn: sqlite3.Connection) -> None:
@@ -87,7 +94,7 @@ def init_project(
         )
         append(
             conn,
-            AuditEntry(kind="init", at_ms=now, actor="admin", subject=str(identity.project_id)),
+            AuditEntry(kind="init", at_ms=now, actor=actor, subject=str(identity.project_id)),
         )
 
     store.write_sync(setup)
@@ -102,5 +109,5 @@ def open_project(directory: Path, secret: Secret) -> Project:
         )
     config = load_config(directory)
     identity = load_identity(directory / IDENTITY_NAME, secret)
-    store = SqliteStore(config.sqlite_path).open()
+    store = _store(config, identity)
     return Project(config=config, identity=identity, store=store)

@@ -85,7 +85,13 @@ def list_quarantine(project: Project, *, include_released: bool = False) -> list
 
 
 def release(
-    project: Project, area: UploadArea, preparer: Preparing, item_id: int, *, now: datetime.datetime
+    project: Project,
+    area: UploadArea,
+    preparer: Preparing,
+    item_id: int,
+    *,
+    actor: str,
+    now: datetime.datetime,
 ) -> IngestReport:
     """Release a quarantined item: its bundle is ingested again. What still fails goes
     back to quarantine as a new item; what now passes is merged."""
@@ -106,7 +112,7 @@ def release(
             AuditEntry(
                 kind="release",
                 at_ms=_ms(now),
-                actor="admin",
+                actor=actor,
                 subject=str(bundle_id),
                 detail={"item": item_id},
             ),
@@ -140,11 +146,11 @@ def record_history(
     record_id: uuid.UUID,
     *,
     include_sensitive: bool = False,
-    actor: str = "admin",
+    actor: str,
     now: datetime.datetime | None = None,
 ) -> list[RecordVersion]:
     """Every stored version of a record, oldest first. Sensitive answers only on request
-    (and that access is an audit entry)."""
+    (and that access is an audit entry naming ``actor``)."""
     rows = project.store.read_sync(
         lambda c: c.execute(
             "SELECT version, sha256, status, review, form_id, form_version, bundle_id,"
@@ -203,7 +209,12 @@ def list_conflicts(project: Project) -> dict[uuid.UUID, list[tuple[int, bytes]]]
 
 
 def resolve_conflict(
-    project: Project, record_id: uuid.UUID, keep_sha256: bytes, *, now: datetime.datetime
+    project: Project,
+    record_id: uuid.UUID,
+    keep_sha256: bytes,
+    *,
+    actor: str,
+    now: datetime.datetime,
 ) -> None:
     """Keep one conflicting version as current; the others become history."""
 
@@ -231,7 +242,7 @@ def resolve_conflict(
             AuditEntry(
                 kind="review",
                 at_ms=_ms(now),
-                actor="admin",
+                actor=actor,
                 subject=str(record_id),
                 detail={"decision": "resolve conflict", "kept": keep_sha256.hex()},
             ),
@@ -241,7 +252,12 @@ def resolve_conflict(
 
 
 def set_review(
-    project: Project, record_id: uuid.UUID, state: ReviewState, *, now: datetime.datetime
+    project: Project,
+    record_id: uuid.UUID,
+    state: ReviewState,
+    *,
+    actor: str,
+    now: datetime.datetime,
 ) -> None:
     """Set the review state of a record's current version."""
 
@@ -260,7 +276,7 @@ def set_review(
             AuditEntry(
                 kind="review",
                 at_ms=_ms(now),
-                actor="admin",
+                actor=actor,
                 subject=str(record_id),
                 detail={"review": state},
             ),

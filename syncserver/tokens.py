@@ -3,7 +3,9 @@
 Three roles, each including the one below it: ``auditor`` reads the audit log;
 ``manager`` also reads and reviews records and quarantine (never sensitive answers);
 ``admin`` also sees sensitive answers and publishes forms. A token is random, shown once,
-and stored only as its SHA-256. Creating and revoking tokens are audit entries.
+and stored only as its SHA-256. Creating and revoking tokens are audit entries that carry
+the label, the role and a digest of the stored hash (docs/spec/audit-log-v1.md §14.2), so
+that ``syncserver audit verify`` can recompute the ``admin_tokens`` table from the log.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
-from .audit import AuditEntry, append
+from schemas.text import valid_label
+
+from .audit import AuditEntry, append, token_digest
 from .errors import AuthFailed, NotFound, SyncServerError
 from .project import Project
 
@@ -55,10 +59,20 @@ class TokenInfo:
     revoked: bool
 
 
-def create_token(project: Project, role: Role, label: str, *, now: datetime.datetime) -> str:
+def create_token(
+    project: Project, role: Role, label: str, *, actor: str, now: datetime.datetime
+) -> str:
+    """A new admin token for ``role``, labelled ``label``; shown once (returned)."""
     if role not in RANK:
         raise SyncServerError(f"unknown role {role!r}", hint="use admin, manager or auditor")
+    if not valid_label(label):
+        raise SyncServerError(
+            "that label cannot be used for an admin token",
+            hint="a label is 1 to 64 characters, without control or format characters and "
+            "without a space at either end; it says who or what holds the token",
+        )
     token = PREFIX + secrets.token_urlsafe(32)
+    stored = _hash(token)
 
     def tx(conn: sqlite3.Connection) -> None:
         if conn.execute(
@@ -70,12 +84,16 @@ def create_token(project: Project, role: Role, label: str, *, now: datetime.date
             )
         conn.execute(
             "INSERT INTO admin_tokens (token_hash, role, label, created_ms) VALUES (?, ?, ?, ?)",
-            (_hash(token), role, label, _ms(now)),
+            (stored, role, label, _ms(now)),
         )
         append(
             conn,
             AuditEntry(
-                kind="token", at_ms=_ms(now), actor="admin", subject=label, detail={"role": role}
+                kind="token",
+                at_ms=_ms(now),
+                actor=actor,
+                subject=label,
+                detail={"what": "admin token", "role": role, "token_hash": token_digest(stored)},
             ),
         )
 
@@ -97,22 +115,26 @@ def list_tokens(project: Project) -> list[TokenInfo]:
     ]
 
 
-def revoke_token(project: Project, label: str, *, now: datetime.datetime) -> None:
+def revoke_token(project: Project, label: str, *, actor: str, now: datetime.datetime) -> None:
+    """Revoke the live token labelled ``label``."""
+
     def tx(conn: sqlite3.Connection) -> None:
-        cur = conn.execute(
-            "UPDATE admin_tokens SET revoked_ms = ? WHERE label = ? AND revoked_ms IS NULL",
-            (_ms(now), label),
-        )
-        if cur.rowcount == 0:
+        row = conn.execute(
+            "SELECT token_hash FROM admin_tokens WHERE label = ? AND revoked_ms IS NULL", (label,)
+        ).fetchone()
+        if row is None:
             raise NotFound(f"no live token labelled {label!r}", hint="see `syncserver tokens list`")
+        conn.execute(
+            "UPDATE admin_tokens SET revoked_ms = ? WHERE token_hash = ?", (_ms(now), row[0])
+        )
         append(
             conn,
             AuditEntry(
                 kind="revoke",
                 at_ms=_ms(now),
-                actor="admin",
+                actor=actor,
                 subject=label,
-                detail={"what": "admin token"},
+                detail={"what": "admin token", "token_hash": token_digest(bytes(row[0]))},
             ),
         )
 

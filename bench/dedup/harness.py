@@ -75,7 +75,7 @@ def run(
     ids = {record_id(iv.interview_id).bytes: iv.interview_id for iv in interviews}
     out = Outcome()
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStore(Path(directory or tmp) / "store.db").open()
+        store = SqliteStore(Path(directory or tmp) / "store.db", audit_key=bytes(32)).open()
         try:
             matcher = Matcher(store, key, weights)
             t0 = time.perf_counter()

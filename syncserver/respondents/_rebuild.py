@@ -121,7 +121,7 @@ def rebuild(
     *,
     now: datetime.datetime,
     everything: bool = False,
-    actor: str = "admin",
+    actor: str,
     progress: Progress | None = None,
 ) -> MatchReport:
     """File (again) the tokens of every current record that has no respondent row or

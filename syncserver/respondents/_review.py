@@ -138,7 +138,7 @@ def link(
     a: uuid.UUID,
     b: uuid.UUID,
     *,
-    actor: str = "admin",
+    actor: str,
     now: datetime.datetime,
 ) -> uuid.UUID:
     """Decide that ``a`` and ``b`` are the same person: link them (their clusters merge).
@@ -192,7 +192,7 @@ def mark_distinct(
     a: uuid.UUID,
     b: uuid.UUID,
     *,
-    actor: str = "admin",
+    actor: str,
     now: datetime.datetime,
 ) -> None:
     """Decide that ``a`` and ``b`` are different people: the pair leaves the queue and
@@ -225,7 +225,7 @@ def mark_distinct(
 
 
 def unlink(
-    project: Project, record: uuid.UUID, *, actor: str = "admin", now: datetime.datetime
+    project: Project, record: uuid.UUID, *, actor: str, now: datetime.datetime
 ) -> tuple[uuid.UUID, uuid.UUID]:
     """Take ``record`` out of its cluster: its links in force are removed (kept, marked
     removed) and it is recorded as a different person from each other member. Returns
@@ -356,7 +356,7 @@ def identity_of(
     project: Project,
     records: list[uuid.UUID],
     *,
-    actor: str = "admin",
+    actor: str,
     now: datetime.datetime,
     purpose: str = "review respondents",
 ) -> dict[uuid.UUID, IdentityAnswers]:

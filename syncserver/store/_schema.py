@@ -182,6 +182,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX uploads_open ON uploads (device_id) WHERE completed_ms IS NULL;
     """,
+    # 4: the writer's chained MAC per audit row (docs/spec/audit-log-v1.md §14.3); rows
+    # written before this migration have none. Opened with the project key, the store
+    # records in meta (audit_mac_from) the first index that must carry one.
+    """
+    ALTER TABLE audit ADD COLUMN mac BLOB;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,6 +8,11 @@ one commit and so one fsync for the batch. Nobody is answered before that commit
 Readers use their own connections in a small thread pool, so they never wait for the
 writer (WAL). Library code passes plain functions ``fn(conn) -> T``; the store runs them
 where they belong. Low-level ``sqlite3`` errors never leave this module unwrapped.
+
+The writer connection carries the audit log's MAC key (``audit_key``, derived from the
+project's store key: docs/spec/audit-log-v1.md §14.3) for :func:`syncserver.audit.append`;
+a store opened without it cannot append to the audit log. Migration 4, run with the key,
+records from which index every audit row carries a MAC.
 """
 
 from __future__ import annotations
@@ -27,12 +32,26 @@ from ._schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SqliteStore"]
 
+#: The schema version that added the audit log's MAC chain.
+MAC_CHAIN_SCHEMA = 4
+
 T = TypeVar("T")
 
 
-def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+class _Connection(sqlite3.Connection):
+    """A connection that may carry the audit log's MAC key (the writer's only)."""
+
+    audit_mac_key: bytes | None = None
+
+
+def _connect(
+    path: Path, *, readonly: bool = False, audit_key: bytes | None = None
+) -> sqlite3.Connection:
     uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        uri, uri=True, isolation_level=None, check_same_thread=False, factory=_Connection
+    )
+    conn.audit_mac_key = None if readonly else audit_key
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 10000")
     if not readonly:
@@ -44,8 +63,9 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 class SqliteStore:
     """The central store on SQLite. Open with :meth:`open`, close with :meth:`close`."""
 
-    def __init__(self, path: Path, readers: int = 4) -> None:
+    def __init__(self, path: Path, readers: int = 4, *, audit_key: bytes | None = None) -> None:
         self.path = path
+        self._audit_key = audit_key
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="store-reader")
         self._local = threading.local()
@@ -61,7 +81,7 @@ class SqliteStore:
     def open(self) -> SqliteStore:
         """Open (creating and migrating if needed). Synchronous: call before serving."""
         try:
-            self._writer = _connect(self.path)
+            self._writer = _connect(self.path, audit_key=self._audit_key)
             self._migrate(self._writer)
         except sqlite3.Error as e:
             raise StoreError(
@@ -93,11 +113,25 @@ class SqliteStore:
             try:
                 for stmt in _statements(MIGRATIONS[n]):
                     conn.execute(stmt)
+                if n + 1 == MAC_CHAIN_SCHEMA and self._audit_key is not None:
+                    self._mac_from(conn, self._audit_key)
                 conn.execute(f"PRAGMA user_version = {n + 1}")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    @staticmethod
+    def _mac_from(conn: sqlite3.Connection, key: bytes) -> None:
+        """Migration 4: every audit row appended from now on carries a MAC; the rows
+        already there (a store from before schema 4) do not."""
+        from ..audit import MAC_FROM_KEY, mac_from_marker
+
+        (n,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM audit").fetchone()
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (MAC_FROM_KEY, mac_from_marker(key, int(n))),
+        )
 
     # -- running work -------------------------------------------------------------------
 

@@ -106,10 +106,15 @@ class ReviewRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 @routes.post("/v1/admin/records/{record_id}/review")
 async def review(request: web.Request) -> web.Response:
-    await _who(request, "manager")
+    label, _role = await _who(request, "manager")
     body = decode_body(await request.read(), ReviewRequest)
     assert isinstance(body, ReviewRequest)
     await asyncio.to_thread(
-        set_review, request.app[PROJECT], _record_id(request), body.state, now=request.app[CLOCK]()
+        set_review,
+        request.app[PROJECT],
+        _record_id(request),
+        body.state,
+        actor=f"token:{label}",
+        now=request.app[CLOCK](),
     )
     return json_response({"record_id": request.match_info["record_id"], "review": body.state})

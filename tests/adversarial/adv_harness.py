@@ -133,8 +133,10 @@ class LiveServer:
             limits=Limits(requests_per_minute=1_000_000, max_bundle_bytes=4 * 1024 * 1024),
         )
         self.root = root
-        self.project: Project = init_project(root, SECRET, kdf=FAST_KDF, config=config)
-        publish_form(self.project, FORM, now=T0)
+        self.project: Project = init_project(
+            root, SECRET, kdf=FAST_KDF, config=config, actor="cli:tester"
+        )
+        publish_form(self.project, FORM, now=T0, actor="cli:tester")
         self.kit_id, self.kit_key = self._enroll("kit")
         self.courier_id, self.courier_key = self._enroll("courier")
         self._ready = threading.Event()
@@ -149,7 +151,11 @@ class LiveServer:
         pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         req = sign_request(EnrollmentRequest(public_key=pub, label=label, token=""), key)
         resp = devices.enroll(
-            self.project, req, how="file", now=datetime.datetime.now(datetime.UTC)
+            self.project,
+            req,
+            how="file",
+            now=datetime.datetime.now(datetime.UTC),
+            actor="cli:tester",
         )
         return uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"]), key
 

@@ -44,7 +44,11 @@ class Target:
     def __init__(self, server: LiveServer) -> None:
         self.server = server
         self.token = create_token(
-            server.project, "admin", "fuzz", now=datetime.datetime.now(datetime.UTC)
+            server.project,
+            "admin",
+            "fuzz",
+            now=datetime.datetime.now(datetime.UTC),
+            actor="cli:tester",
         )
         self.session = requests.Session()
 

@@ -68,8 +68,8 @@ def now() -> datetime.datetime:
 
 @pytest_asyncio.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[Project, str, aiohttp.ClientSession]]:
-    project = init_project(tmp_path / "p", SECRET, kdf=FAST_KDF)
-    publish_form(project, FORM, now=now())
+    project = init_project(tmp_path / "p", SECRET, kdf=FAST_KDF, actor="cli:tester")
+    publish_form(project, FORM, now=now(), actor="cli:tester")
     runner = web.AppRunner(create_app(project))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -94,7 +94,7 @@ async def test_enroll_interview_seal_sync(served) -> None:  # type: ignore[no-un
     kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
     with pytest.raises(KitError, match="not enrolled"):
         kit.seal()
-    token = devices.create_token(project, "kit", now=now())
+    token = devices.create_token(project, "kit", now=now(), actor="cli:tester")
     device_id = await kit.enroll_online(session, base, token, "laptop-3")
     assert await kit.fetch_forms(session) == [(FORM.id, FORM.version)]
     for seed in range(3):
@@ -123,7 +123,9 @@ async def test_enroll_interview_seal_sync(served) -> None:  # type: ignore[no-un
 async def test_a_rewritten_log_is_caught_and_nothing_is_deleted(served) -> None:  # type: ignore[no-untyped-def]
     project, base, session = served
     kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
-    await kit.enroll_online(session, base, devices.create_token(project, "k", now=now()), "l")
+    await kit.enroll_online(
+        session, base, devices.create_token(project, "k", now=now(), actor="cli:tester"), "l"
+    )
     await kit.fetch_forms(session)
     interview(kit, 1)
     kit.seal()
@@ -149,7 +151,9 @@ async def test_offline_enrollment_and_forged_inputs(served) -> None:  # type: ig
     project, base, session = served
     kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
     request = kit.enrollment_request("field-laptop")
-    response = devices.enroll(project, request, how="file", now=now())  # carried by hand
+    response = devices.enroll(
+        project, request, how="file", now=now(), actor="cli:tester"
+    )  # carried by hand
     other = Kit(MemoryVault(), Ed25519PrivateKey.generate())
     with pytest.raises(KitError, match="another device"):
         other.accept_enrollment(response, base)
@@ -168,8 +172,8 @@ async def test_offline_enrollment_and_forged_inputs(served) -> None:  # type: ig
 
 @pytest.mark.asyncio
 async def test_a_forged_receipt_is_caught_and_nothing_is_deleted(tmp_path: Path) -> None:
-    project = init_project(tmp_path / "p", SECRET, kdf=FAST_KDF)
-    publish_form(project, FORM, now=now())
+    project = init_project(tmp_path / "p", SECRET, kdf=FAST_KDF, actor="cli:tester")
+    publish_form(project, FORM, now=now(), actor="cli:tester")
     app = create_app(project)
 
     @web.middleware
@@ -192,7 +196,10 @@ async def test_a_forged_receipt_is_caught_and_nothing_is_deleted(tmp_path: Path)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
             await kit.enroll_online(
-                session, base, devices.create_token(project, "k", now=now()), "l"
+                session,
+                base,
+                devices.create_token(project, "k", now=now(), actor="cli:tester"),
+                "l",
             )
             await kit.fetch_forms(session)
             interview(kit, 1)
@@ -211,7 +218,9 @@ async def test_a_sync_cut_off_at_several_points_resumes(served) -> None:  # type
     one from the server's offset (no byte is sent twice) and all complete."""
     project, base, session = served
     kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
-    await kit.enroll_online(session, base, devices.create_token(project, "k", now=now()), "l")
+    await kit.enroll_online(
+        session, base, devices.create_token(project, "k", now=now(), actor="cli:tester"), "l"
+    )
     await kit.fetch_forms(session)
     bundles = []
     for seed in range(4):
@@ -258,7 +267,9 @@ async def test_a_sync_cut_off_at_several_points_resumes(served) -> None:  # type
 async def test_attachments_travel_encrypted_and_arrive_whole(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     project, base, session = served
     kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
-    await kit.enroll_online(session, base, devices.create_token(project, "k", now=now()), "l")
+    await kit.enroll_online(
+        session, base, devices.create_token(project, "k", now=now(), actor="cli:tester"), "l"
+    )
     await kit.fetch_forms(session)
     form = kit.form(FORM.id)
     d = kit.new_draft(form, "ko")
@@ -280,7 +291,10 @@ async def test_attachments_travel_encrypted_and_arrive_whole(served, tmp_path: P
     assert not (project.config.root / "attachments").exists()  # the server keeps no clear copy
     for name, src in (("audio-1.ogg", audio), ("document-1.pdf", scan)):
         out = tmp_path / f"out-{name}"
-        assert extract_attachment(project, rec.record_id, name, out) == src.stat().st_size
+        assert (
+            extract_attachment(project, rec.record_id, name, out, actor="cli:tester")
+            == src.stat().st_size
+        )
         assert out.read_bytes() == src.read_bytes()  # whole, from inside the sealed bundle
     names = project.store.read_sync(lambda c: c.execute("SELECT answers FROM records").fetchone())
     assert b"kim-interview" not in names[0]
@@ -290,7 +304,9 @@ async def test_attachments_travel_encrypted_and_arrive_whole(served, tmp_path: P
 async def test_seal_respects_records_and_bytes_per_bundle(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     project, base, session = served
     kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
-    await kit.enroll_online(session, base, devices.create_token(project, "k", now=now()), "l")
+    await kit.enroll_online(
+        session, base, devices.create_token(project, "k", now=now(), actor="cli:tester"), "l"
+    )
     await kit.fetch_forms(session)
     for seed in range(5):
         interview(kit, seed)

@@ -35,8 +35,8 @@ MIB = 1024 * 1024
 @pytest.mark.asyncio
 async def test_64_mib_recording_seals_and_syncs_in_bounded_memory(tmp_path: Path) -> None:
     now = datetime.datetime.now(datetime.UTC)
-    project = init_project(tmp_path / "srv", SECRET, kdf=FAST_KDF)
-    publish_form(project, FORM, now=now)
+    project = init_project(tmp_path / "srv", SECRET, kdf=FAST_KDF, actor="cli:tester")
+    publish_form(project, FORM, now=now, actor="cli:tester")
     big = tmp_path / "recording.ogg"
     with big.open("wb") as f:
         block = random.Random(1).randbytes(MIB)
@@ -54,7 +54,9 @@ async def test_64_mib_recording_seals_and_syncs_in_bounded_memory(tmp_path: Path
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-            await kit.enroll_online(session, base, devices.create_token(project, "k", now=now), "l")
+            await kit.enroll_online(
+                session, base, devices.create_token(project, "k", now=now, actor="cli:tester"), "l"
+            )
             await kit.fetch_forms(session)
             d = kit.new_draft(kit.form(FORM.id), "ko")
             d.answers = synthesize(FORM, random.Random(2), fixed={"consent": "yes"})
@@ -66,7 +68,10 @@ async def test_64_mib_recording_seals_and_syncs_in_bounded_memory(tmp_path: Path
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
         out = tmp_path / "out.bin"
-        assert extract_attachment(project, rec.record_id, ref_name, out) == 64 * MIB
+        assert (
+            extract_attachment(project, rec.record_id, ref_name, out, actor="cli:tester")
+            == 64 * MIB
+        )
     finally:
         await runner.cleanup()
         project.close()

@@ -94,8 +94,8 @@ def new_project(root: Path) -> tuple[Project, Path]:
     """A project with the shipped form, its secret in a key file (for `syncserver run`)."""
     key = root / "server.key"
     key.write_bytes(os.urandom(32))
-    project = init_project(root / "srv", Secret(key_file=key.read_bytes()))
-    publish_form(project, FORM, now=now())
+    project = init_project(root / "srv", Secret(key_file=key.read_bytes()), actor="cli:tester")
+    publish_form(project, FORM, now=now(), actor="cli:tester")
     return project, key
 
 
@@ -112,7 +112,9 @@ def new_kit(home: Path, project: Project, url: str = "") -> None:
     """A kit in ``home``, enrolled with ``project`` (offline, by file) and given its forms."""
     keystore.create(home, PASS, kdf=FAST)
     kit = open_kit(home)
-    response = devices.enroll(project, kit.enrollment_request("crash-lab"), how="file", now=now())
+    response = devices.enroll(
+        project, kit.enrollment_request("crash-lab"), how="file", now=now(), actor="cli:tester"
+    )
     kit.accept_enrollment(response, url)
     kit.accept_forms(signed_forms(project))
 

@@ -55,8 +55,8 @@ def test_collector_end_to_end(
     key = tmp_path / "server.key"
     key.write_bytes(os.urandom(32))
     secret = Secret(key_file=key.read_bytes())
-    project = init_project(tmp_path / "srv", secret)
-    publish_form(project, FORM, now=datetime.datetime.now(datetime.UTC))
+    project = init_project(tmp_path / "srv", secret, actor="cli:tester")
+    publish_form(project, FORM, now=datetime.datetime.now(datetime.UTC), actor="cli:tester")
     project.close()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,7 +97,9 @@ def test_collector_end_to_end(
         home_a = tmp_path / "kit-a"
         run(home_a, "init")
         p = open_project(tmp_path / "srv", secret)
-        token = devices.create_token(p, "kit a", now=datetime.datetime.now(datetime.UTC))
+        token = devices.create_token(
+            p, "kit a", now=datetime.datetime.now(datetime.UTC), actor="cli:tester"
+        )
         p.close()
         token_file = tmp_path / "token.txt"  # never on the command line
         token_file.write_text(token + "\n", encoding="utf-8")
@@ -138,6 +140,7 @@ def test_collector_end_to_end(
             msgspec.json.decode(req.read_bytes(), type=EnrollmentRequest),
             how="file",
             now=datetime.datetime.now(datetime.UTC),
+            actor="cli:tester",
         )
         p.close()
         resp = tmp_path / "response.json"

@@ -59,7 +59,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 def test_run_serves_https_with_the_configured_certificate(tmp_path: Path) -> None:
     keyfile = tmp_path / "k"
     keyfile.write_bytes(os.urandom(32))
-    init_project(tmp_path / "p", Secret(key_file=keyfile.read_bytes())).close()
+    init_project(tmp_path / "p", Secret(key_file=keyfile.read_bytes()), actor="cli:tester").close()
     cert, key = self_signed(tmp_path / "p")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -94,9 +94,9 @@ class Kit:
     ) -> Kit:
         key = tmp / "project.key"
         key.write_bytes(os.urandom(32))
-        project = init_project(tmp / "p", Secret(key_file=key.read_bytes()))
+        project = init_project(tmp / "p", Secret(key_file=key.read_bytes()), actor="cli:tester")
         try:
-            publish_form(project, FORM, now=NOW)
+            publish_form(project, FORM, now=NOW, actor="cli:tester")
             rng = random.Random(seed)
             devs, bundles = [], []
             for i in range(devices):
@@ -139,7 +139,7 @@ class Kit:
 
 
 def devices_enroll(project, req) -> uuid.UUID:  # type: ignore[no-untyped-def]
-    resp = devices.enroll(project, req, how="file", now=NOW)
+    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
     return uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
 
 

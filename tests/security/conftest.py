@@ -20,8 +20,8 @@ from syncserver.web import create_app
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:
-    p = init_project(tmp_path / "proj", SECRET, kdf=FAST_KDF)
-    publish_form(p, FORM, now=now())
+    p = init_project(tmp_path / "proj", SECRET, kdf=FAST_KDF, actor="cli:tester")
+    publish_form(p, FORM, now=now(), actor="cli:tester")
     try:
         yield p
     finally:

@@ -68,7 +68,7 @@ class Server:
     session: aiohttp.ClientSession
 
     async def enroll(self, label: str = "laptop-1") -> tuple[DeviceClient, EnrollmentResponse]:
-        token = create_token(self.project, label, now=now())
+        token = create_token(self.project, label, now=now(), actor="cli:tester")
         key, req = device_request(label=label, token=token)
         r = await self.session.post(self.base + "/v1/enroll", data=msgspec.json.encode(req))
         assert r.status == 201, await r.text()

@@ -37,7 +37,9 @@ def test_after_sealing_the_kit_holds_no_readable_answer(project: Project, tmp_pa
     home = tmp_path / "kit"
     keys = keystore.create(home, PASS, kdf=FAST)
     kit = Kit(Vault(home, keys.data_key), keys.device_key)
-    resp = devices.enroll(project, kit.enrollment_request("laptop-7"), how="file", now=now())
+    resp = devices.enroll(
+        project, kit.enrollment_request("laptop-7"), how="file", now=now(), actor="cli:tester"
+    )
     kit.accept_enrollment(resp, "http://127.0.0.1:9")
     docs = project.store.read_sync(
         lambda c: c.execute("SELECT form_id, version, digest, document FROM forms").fetchall()

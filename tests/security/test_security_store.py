@@ -43,7 +43,7 @@ class Env:
 
     def device(self, label: str = "laptop-1") -> tuple[Ed25519PrivateKey, uuid.UUID]:
         key, req = device_request(label=label)
-        resp = devices.enroll(self.project, req, how="file", now=now())
+        resp = devices.enroll(self.project, req, how="file", now=now(), actor="cli:tester")
         return key, uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
 
     def ingest(self, dev: uuid.UUID, data: bytes) -> IngestReport:
@@ -81,8 +81,8 @@ def test_audit_entries_hold_no_answer_name_token_or_key(env: Env, tmp_path: Path
     bad["not_a_question"] = NAME
     recs = [make_record(FORM, answers(1)), make_record(FORM, bad)]
     assert env.ingest(dev, seal_for(project, key, dev, recs)).quarantined == 1
-    enroll_token = devices.create_token(project, "kit 9", now=now())
-    admin_token = create_token(project, "admin", "admin-1", now=now())
+    enroll_token = devices.create_token(project, "kit 9", now=now(), actor="cli:tester")
+    admin_token = create_token(project, "admin", "admin-1", now=now(), actor="cli:tester")
     export_form(
         project,
         FORM.id,
@@ -126,8 +126,8 @@ def test_without_the_project_secret_the_disk_shows_no_sensitive_answer(env: Env)
     recs = [make_record(FORM, answers(i)) for i in range(3)]
     assert env.ingest(dev, seal_for(project, key, dev, recs)).accepted == 3
     tokens = [
-        devices.create_token(project, "kit 9", now=now()).encode(),
-        create_token(project, "admin", "admin-1", now=now()).encode(),
+        devices.create_token(project, "kit 9", now=now(), actor="cli:tester").encode(),
+        create_token(project, "admin", "admin-1", now=now(), actor="cli:tester").encode(),
     ]
     ident = project.identity
     project.store.close()

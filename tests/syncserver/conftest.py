@@ -13,7 +13,7 @@ from syncserver.project import Project, init_project
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:
-    p = init_project(tmp_path / "proj", SECRET, kdf=FAST_KDF)
+    p = init_project(tmp_path / "proj", SECRET, kdf=FAST_KDF, actor="cli:tester")
     try:
         yield p
     finally:

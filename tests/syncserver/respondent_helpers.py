@@ -42,9 +42,9 @@ class Env:
 
     @classmethod
     def create(cls, project: Project) -> Env:
-        publish_form(project, FORM, now=NOW)
+        publish_form(project, FORM, now=NOW, actor="cli:tester")
         key, req = device_request()
-        resp = devices.enroll(project, req, how="file", now=NOW)
+        resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
         device = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
         area, preparer = UploadArea(project.config.root), Preparer.for_project(project)
         return cls(project, area, preparer, key, device)

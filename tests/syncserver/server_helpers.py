@@ -75,7 +75,7 @@ def vector_project(root, vector):  # type: ignore[no-untyped-def]
     from syncserver.identity import ProjectIdentity, save_identity
     from syncserver.project import init_project, open_project
 
-    p = init_project(root, SECRET, kdf=FAST_KDF)
+    p = init_project(root, SECRET, kdf=FAST_KDF, actor="cli:tester")
     ident = p.identity
     p.close()
     raw = bytes.fromhex(vector["recipient_private_key"])

@@ -40,7 +40,7 @@ def now() -> datetime.datetime:
 
 @pytest_asyncio.fixture
 async def server(project: Project) -> AsyncIterator[tuple[Project, str, aiohttp.ClientSession]]:
-    publish_form(project, FORM, now=now())
+    publish_form(project, FORM, now=now(), actor="cli:tester")
     runner = web.AppRunner(create_app(project))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -54,7 +54,7 @@ async def server(project: Project) -> AsyncIterator[tuple[Project, str, aiohttp.
 
 async def enrolled(server) -> tuple[DeviceClient, EnrollmentResponse]:  # type: ignore[no-untyped-def]
     project, base, session = server
-    token = create_token(project, "kit", now=now())
+    token = create_token(project, "kit", now=now(), actor="cli:tester")
     key, req = device_request(token=token)
     r = await session.post(base + "/v1/enroll", data=msgspec.json.encode(req))
     assert r.status == 201, await r.text()
@@ -215,7 +215,7 @@ async def test_size_limit_and_unknown_upload(server) -> None:  # type: ignore[no
 async def test_revoked_device_bundle_goes_to_quarantine(server) -> None:  # type: ignore[no-untyped-def]
     project = server[0]
     client, _ = await enrolled(server)
-    devices.revoke(project, client.device_id, "lost", now=now())
+    devices.revoke(project, client.device_id, "lost", now=now(), actor="cli:tester")
     bid, data = bundle(project, client)
     await client.upload(bid, data)
     assert count(project, "SELECT COUNT(*) FROM records") == 0
@@ -302,7 +302,8 @@ async def test_admin_api_roles(server) -> None:  # type: ignore[no-untyped-def]
     data = seal_for(project, client.key, client.device_id, [rec])
     await client.upload(read_header(io.BytesIO(data)).bundle_id, data)
     tokens = {
-        r: admin_token(project, r, f"{r}-1", now=now()) for r in ("auditor", "manager", "admin")
+        r: admin_token(project, r, f"{r}-1", now=now(), actor="cli:tester")
+        for r in ("auditor", "manager", "admin")
     }
 
     async def get(path: str, role: str | None) -> tuple[int, object]:
@@ -327,7 +328,7 @@ async def test_admin_api_roles(server) -> None:  # type: ignore[no-untyped-def]
         headers={"Authorization": f"Bearer {tokens['manager']}"},
     )
     assert r.status == 200
-    revoke_token(project, "manager-1", now=now())
+    revoke_token(project, "manager-1", now=now(), actor="cli:tester")
     assert (await get(rpath, "manager"))[0] == 401
 
 

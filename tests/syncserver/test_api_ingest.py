@@ -55,14 +55,14 @@ class Server:
         key, req = device_request()
         if when is None:
             token = devices.create_token(
-                self.project, "kit", now=datetime.datetime.now(datetime.UTC)
+                self.project, "kit", now=datetime.datetime.now(datetime.UTC), actor="cli:tester"
             )
             key, req = device_request(token=token)
             r = await self.session.post(self.base + "/v1/enroll", data=msgspec.json.encode(req))
             assert r.status == 201
             resp = msgspec.json.decode(await r.read(), type=EnrollmentResponse)
         else:
-            resp = devices.enroll(self.project, req, how="file", now=when)
+            resp = devices.enroll(self.project, req, how="file", now=when, actor="cli:tester")
         dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
         return DeviceClient(self.session, self.base, dev, key)
 
@@ -91,7 +91,7 @@ async def send(
 
 @pytest.mark.asyncio
 async def test_expired_device_invalid_records_versions_and_conflicts(project: Project) -> None:
-    publish_form(project, FORM, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
     async with Server(project) as srv:
         days = project.config.devices.certificate_days
         expired = await srv.device(
@@ -133,7 +133,7 @@ async def test_two_interviews_of_one_person_from_two_kits_become_one_respondent(
 ) -> None:
     """Receipts do not wait for matching; the background matcher links the two
     interviews soon after, and the review queue gets the unclear one."""
-    publish_form(project, FORM, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
     fixed = {"consent": "yes", "sex": "male", "birth_year": 1958, "departure_year": 2011,
              "province_of_origin": "chagang"}  # fmt: skip
 

@@ -84,7 +84,7 @@ def upload(project, area, device_id, data: bytes, now):  # type: ignore[no-untyp
 
 def enroll(project: Project) -> tuple[Ed25519PrivateKey, uuid.UUID]:
     key, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW)
+    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
     return key, uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
 
 
@@ -97,7 +97,7 @@ def log(project: Project) -> Log:
         size, _root, note = audit_log.checkpoint()
         notes[size] = note
 
-    publish_form(project, FORM, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
     checkpoint()
     key, dev = enroll(project)
     checkpoint()
@@ -112,7 +112,7 @@ def log(project: Project) -> Log:
         prev = hashlib.sha256(data).digest()
         bundles.append(bid)
         checkpoint()
-    devices.create_token(project, "kit 9", now=NOW + 4 * HOUR)
+    devices.create_token(project, "kit 9", now=NOW + 4 * HOUR, actor="cli:tester")
     assert sorted(notes) == [2, 3, 7, 11, 15]
     vkey = audit_log.verifier_key
     project.store.close()  # the server is stopped: what is left is the file
@@ -173,14 +173,15 @@ def test_untouched_log_verifies_without_the_passphrase(log: Log) -> None:
 
 
 def test_the_verifier_shares_no_code_with_the_writer() -> None:
-    tree = ast.parse(Path(audit_verify.__file__).read_text(encoding="utf-8"))
+    here = Path(audit_verify.__file__).parent
     imported = {
         (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
-        for node in ast.walk(tree)
+        for name in ("audit_verify.py", "audit_access.py")  # the log, the rows it binds
+        for node in ast.walk(ast.parse((here / name).read_text(encoding="utf-8")))
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert {"schemas.tlog", "schemas.wire"} <= imported
+    assert {"schemas.tlog", "schemas.wire", "schemas.certs", "audit_access"} <= imported
     assert not {"tlog", "auditlog", "audit", "project", "identity"} & imported
     assert not any(m.startswith(("syncserver.tlog", "syncserver.audit")) for m in imported)
 
@@ -286,8 +287,11 @@ def test_entry_rewritten_with_its_leaf_hash_fails_at_the_next_checkpoint(log: Lo
 
 
 def test_entry_rewritten_after_the_last_checkpoint_is_not_seen(log: Log) -> None:
-    # The limit, stated: nothing signed covers entry 15 yet.
+    # The limit, stated: nothing signed covers entry 15 yet, and the row it binds was
+    # rewritten with it. (The server's check before serving sees it by the entry's MAC:
+    # test_audit_binding.py.)
     rewrite(log.db, 15, {"expires_ms": 0})
+    tamper(log.db, ("UPDATE enroll_tokens SET expires_ms = 0", ()))
     report = audit_verify.verify_log(log.db, key=log.vkey)
     assert report.ok and (report.entries, report.covered) == (16, 15)
 
@@ -297,6 +301,7 @@ def test_history_cut_short_is_caught_by_a_saved_checkpoint(log: Log) -> None:
         log.db,
         ("DELETE FROM audit WHERE idx >= 11", ()),
         ("DELETE FROM checkpoints WHERE size > 11", ()),
+        ("DELETE FROM enroll_tokens", ()),  # the row entry 15 made goes too
     )
     alone = audit_verify.verify_log(log.db, key=log.vkey)
     assert alone.ok and (alone.entries, alone.covered) == (11, 11)  # consistent on its own
@@ -364,7 +369,7 @@ def test_checkpoint_moved_to_another_size_fails(log: Log) -> None:
 
 
 def test_key_of_another_project_fails(log: Log, tmp_path: Path) -> None:
-    other = init_project(tmp_path / "other", SECRET, kdf=FAST_KDF)
+    other = init_project(tmp_path / "other", SECRET, kdf=FAST_KDF, actor="cli:tester")
     try:
         other_vkey = AuditLog(other).verifier_key
     finally:
@@ -394,7 +399,13 @@ def test_pinned_key_catches_a_store_that_was_re_keyed(log: Log) -> None:
         note = sign_checkpoint(log.origin, size, root_from_leaves(leaves[:size]), log.origin, rogue)
         statements.append(("UPDATE checkpoints SET note = ? WHERE size = ?", (note, size)))
     tamper(log.db, *statements)
-    assert audit_verify.verify_log(log.db).ok  # unpinned: fooled, as it must be
+    # Unpinned, the log is fooled, as it must be; only the device's certificate, signed
+    # with the project's real key, no longer verifies with the store's.
+    unpinned = audit_verify.verify_log(log.db)
+    assert (unpinned.entries, unpinned.covered, unpinned.checkpoints) == (16, 15, 5)
+    assert [d.split(": ", 1)[1] for d in unpinned.differences] == [
+        "its certificate does not verify with the log's key"
+    ]
     report = audit_verify.verify_log(log.db, key=log.vkey)
     rogue_name = NoteVerifier.from_public_key(log.origin, rogue.public_key().public_bytes_raw())
     assert problem(report) == (
@@ -404,7 +415,7 @@ def test_pinned_key_catches_a_store_that_was_re_keyed(log: Log) -> None:
 
 
 def test_saved_checkpoint_of_another_log_is_reported(log: Log, tmp_path: Path) -> None:
-    other = init_project(tmp_path / "other", SECRET, kdf=FAST_KDF)
+    other = init_project(tmp_path / "other", SECRET, kdf=FAST_KDF, actor="cli:tester")
     try:
         _size, _root, note = AuditLog(other).checkpoint()
     finally:
@@ -442,7 +453,7 @@ def served(project: Project) -> Log:
     accept (record), accept (bundle), and the receipt's checkpoint: bundles at 3-5 [6],
     6-8 [9], 9-11 [12], 12-14 [15].
     """
-    publish_form(project, FORM, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
     key, dev = enroll(project)
     service = Service(project)
     notes: dict[int, str] = {}
@@ -641,7 +652,7 @@ def test_cli_show(log: Log, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("audit", "show", "--dir", d, "--kind", "upload", "--since", "2026-11-23T14:00") == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert lines[0].split()[:5] == ["7", "2026-11-23", "14:00:00", "upload", str(log.bundles[1])]
+    assert lines[0].split()[:4] == ["7", "2026-11-23T14:00:00Z", "upload", str(log.bundles[1])]
     assert cli("audit", "show", "--dir", d, "--subject", str(log.bundles[2]), "--json") == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["index"], r["kind"], r["subject"]) for r in rows] == [
@@ -653,7 +664,7 @@ def test_cli_show(log: Log, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("audit", "show", "--dir", d, "--kind", "revoke") == 0
     assert capsys.readouterr().err == "no entries match\n"
     assert cli("audit", "show", "--dir", d, "--limit", "1", "--newest") == 0
-    assert capsys.readouterr().out.split()[:4] == ["15", "2026-11-23", "16:00:00", "token"]
+    assert capsys.readouterr().out.split()[:4] == ["15", "2026-11-23T16:00:00Z", "token", '"kit']
 
 
 def test_cli_show_rejects_a_bad_time(log: Log, capsys: pytest.CaptureFixture[str]) -> None:

@@ -132,7 +132,7 @@ def test_quarantine_release_records_review_through_the_cli(
     project = open_project(d, Secret(key_file=key.read_bytes()))
     try:
         dkey, req = device_request()
-        resp = devices.enroll(project, req, how="file", now=NOW)
+        resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
         dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
         rec = make_record(form, synthesize(form, random.Random(5), fixed={"consent": "yes"}))
         data = seal_for(project, dkey, dev, [rec])

@@ -79,9 +79,9 @@ class Env:
 
 def make_env(project: Project, *forms: Form) -> Env:
     for f in forms:
-        publish_form(project, f, now=NOW)
+        publish_form(project, f, now=NOW, actor="cli:tester")
     key, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW)
+    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
     dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
     return Env(project, key, dev, UploadArea(project.config.root))
 
@@ -609,7 +609,7 @@ def traced_peak(project: Project, out: Path) -> tuple[int, ExportReport]:
 
 @pytest.mark.slow
 def test_memory_does_not_grow_with_the_number_of_records(project: Project, tmp_path: Path) -> None:
-    publish_form(project, FORM, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
     pool = [answers(i, was_detained=i % 2 == 0) for i in range(40)]
     fill(project, 2_000, pool)
     small, r_small = traced_peak(project, tmp_path / "small")

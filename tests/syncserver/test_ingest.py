@@ -29,9 +29,9 @@ NAME = "합성이름"  # a distinctive synthetic name, searched for in the store
 
 @pytest.fixture
 def env(project: Project):  # type: ignore[no-untyped-def]
-    publish_form(project, FORM, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
     key, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW)
+    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
     device_id = msgspec.msgpack.decode(resp.certificate.body)["device_id"]
     preparer = Preparer.for_project(project)
     return project, UploadArea(project.config.root), preparer, key, uuid.UUID(bytes=device_id)
@@ -147,7 +147,7 @@ def test_revoked_device_and_tampered_bundle_are_quarantined(env) -> None:  # typ
     r = ingest_bundle(project, area, forms, upload(project, area, dev, bytes(data)), now=NOW)
     assert r.state == "quarantined"
     assert r.reasons == ["bundle could not be opened: payload chunk failed authentication"]
-    devices.revoke(project, dev, "lost", now=NOW)
+    devices.revoke(project, dev, "lost", now=NOW, actor="cli:tester")
     r = ingest_bundle(
         project,
         area,
@@ -211,10 +211,12 @@ def test_nested_repeats_keep_sensitive_answers_out_of_plain_columns() -> None:
 def test_expired_device_bundle_goes_to_quarantine(project: Project) -> None:
     import datetime
 
-    publish_form(project, FORM, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
     key, req = device_request()
     days = project.config.devices.certificate_days
-    resp = devices.enroll(project, req, how="file", now=NOW - datetime.timedelta(days=days + 1))
+    resp = devices.enroll(
+        project, req, how="file", now=NOW - datetime.timedelta(days=days + 1), actor="cli:tester"
+    )
     dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
     area, forms = UploadArea(project.config.root), Preparer.for_project(project)
     r = ingest_bundle(

@@ -41,7 +41,7 @@ def test_init_creates_a_project_and_refuses_to_overwrite(project: Project, tmp_p
     }
     assert audit_kinds(project) == ["init"]
     with pytest.raises(ProjectExists):
-        init_project(root, SECRET, kdf=FAST_KDF)
+        init_project(root, SECRET, kdf=FAST_KDF, actor="cli:tester")
     with pytest.raises(ProjectMissing):
         open_project(tmp_path / "elsewhere", SECRET)
     cfg = load_config(root, env={})
@@ -58,7 +58,7 @@ def test_reopen(project: Project, tmp_path: Path) -> None:
 
 
 def test_enroll_with_token_once(project: Project) -> None:
-    token = devices.create_token(project, "field kit 7", now=NOW)
+    token = devices.create_token(project, "field kit 7", now=NOW, actor="cli:tester")
     assert token.startswith("sst1_")
     stored = project.store.read_sync(lambda c: c.execute("SELECT * FROM enroll_tokens").fetchall())
     assert token.encode() not in repr(stored).encode()  # only its hash is kept
@@ -80,7 +80,7 @@ def test_enroll_with_token_once(project: Project) -> None:
 
 
 def test_token_expiry_and_unknown_tokens(project: Project) -> None:
-    token = devices.create_token(project, "t", now=NOW)
+    token = devices.create_token(project, "t", now=NOW, actor="cli:tester")
     _, req = device_request(token=token)
     later = NOW + datetime.timedelta(hours=project.config.devices.token_hours, seconds=1)
     with pytest.raises(TokenInvalid):
@@ -93,18 +93,18 @@ def test_token_expiry_and_unknown_tokens(project: Project) -> None:
 
 def test_offline_enrollment_and_proof_of_possession(project: Project) -> None:
     _, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW)
+    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
     assert resp.project_id == project.project_id
     forged = EnrollmentRequest(public_key=req.public_key, label="other", signature=req.signature)
     with pytest.raises(DeviceError, match="not signed by the key"):
-        devices.enroll(project, forged, how="file", now=NOW)
+        devices.enroll(project, forged, how="file", now=NOW, actor="cli:tester")
     with pytest.raises(DeviceError, match="already enrolled"):
-        devices.enroll(project, req, how="file", now=NOW)
+        devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
 
 
 def test_certificates_expire(project: Project) -> None:
     _, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW)
+    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
     pub = project.identity.signing_public
     days = project.config.devices.certificate_days
     with pytest.raises(CertificateInvalid) as e:
@@ -117,24 +117,26 @@ def test_certificates_expire(project: Project) -> None:
 
 def test_list_and_revoke(project: Project) -> None:
     for i in range(3):
-        devices.enroll(project, device_request(label=f"laptop-{i}")[1], how="file", now=NOW)
+        devices.enroll(
+            project, device_request(label=f"laptop-{i}")[1], how="file", now=NOW, actor="cli:tester"
+        )
     listed = devices.list_devices(project)
     assert [d.serial for d in listed] == [1, 2, 3]
     target = listed[1].device_id
-    devices.revoke(project, target, "lost at a checkpoint", now=NOW)
+    devices.revoke(project, target, "lost at a checkpoint", now=NOW, actor="cli:tester")
     after = {d.device_id: d for d in devices.list_devices(project)}
     assert (
         after[target].revoked is not None and after[target].revoke_reason == "lost at a checkpoint"
     )
     with pytest.raises(DeviceError, match="already revoked"):
-        devices.revoke(project, target, "again", now=NOW)
+        devices.revoke(project, target, "again", now=NOW, actor="cli:tester")
     with pytest.raises(DeviceUnknown):
-        devices.revoke(project, uuid.uuid4(), "x", now=NOW)
+        devices.revoke(project, uuid.uuid4(), "x", now=NOW, actor="cli:tester")
     assert audit_kinds(project)[-1] == "revoke"
 
 
 def test_audit_rows_hash_their_entries(project: Project) -> None:
-    devices.enroll(project, device_request()[1], how="file", now=NOW)
+    devices.enroll(project, device_request()[1], how="file", now=NOW, actor="cli:tester")
     rows = project.store.read_sync(
         lambda c: c.execute("SELECT idx, entry, leaf_hash FROM audit").fetchall()
     )

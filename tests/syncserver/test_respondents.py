@@ -81,7 +81,7 @@ def test_a_cluster_is_joined_only_if_every_member_looks_alike(env: Env) -> None:
     # c looks like b on everything the matcher sees, but a manager decided c is not a
     c = interview("독고세린", seed=3)
     report = env.ingest([c], match=False)
-    mark_distinct(env.project, c.record_id, a.record_id, now=NOW)
+    mark_distinct(env.project, c.record_id, a.record_id, now=NOW, actor="cli:tester")
     Matcher.for_project(env.project).match(report.pending, now=NOW)
     assert env.cluster(c) != env.cluster(a)
     assert list_candidates(env.project) == []  # decided: neither linked nor queued
@@ -122,7 +122,7 @@ def test_link_and_unlink_round_trip_with_their_audit_entries(env: Env) -> None:
     (entry,) = env.audit("link")
     assert (entry.actor, entry.detail["how"]) == ("manager:kim", "manual")
     with pytest.raises(ReviewConflict, match="already one respondent"):
-        link(env.project, old.record_id, new.record_id, now=NOW)
+        link(env.project, old.record_id, new.record_id, now=NOW, actor="cli:tester")
 
     was, now_id = unlink(env.project, new.record_id, actor="manager:kim", now=NOW)
     assert was.bytes == before[0] and now_id.bytes == before[1]
@@ -132,10 +132,12 @@ def test_link_and_unlink_round_trip_with_their_audit_entries(env: Env) -> None:
     view = respondent(env.project, old.record_id)
     assert [lk.removed_by for lk in view.links] == ["manager:kim"]  # kept, marked removed
     with pytest.raises(ReviewConflict, match="not linked"):
-        unlink(env.project, new.record_id, now=NOW)
+        unlink(env.project, new.record_id, now=NOW, actor="cli:tester")
 
     # unlinking says "different people": matching them again does not undo the decision
-    rebuild(env.project, Matcher.for_project(env.project), now=NOW, everything=True)
+    rebuild(
+        env.project, Matcher.for_project(env.project), now=NOW, everything=True, actor="cli:tester"
+    )
     assert env.cluster(old) != env.cluster(new)
     assert list_candidates(env.project) == []
 
@@ -147,11 +149,11 @@ def test_distinct_and_its_refusals(env: Env) -> None:
     (entry,) = env.audit("review")
     assert entry.detail == {"decision": "distinct", "other": str(new.record_id)}
     with pytest.raises(ReviewConflict):
-        mark_distinct(env.project, old.record_id, old.record_id, now=NOW)
+        mark_distinct(env.project, old.record_id, old.record_id, now=NOW, actor="cli:tester")
     with pytest.raises(NotFound):
-        mark_distinct(env.project, old.record_id, uuid.uuid4(), now=NOW)
+        mark_distinct(env.project, old.record_id, uuid.uuid4(), now=NOW, actor="cli:tester")
     # a person may still link them later: the newer decision wins
-    link(env.project, old.record_id, new.record_id, now=NOW)
+    link(env.project, old.record_id, new.record_id, now=NOW, actor="cli:tester")
     assert env.cluster(old) == env.cluster(new)
 
 
@@ -202,10 +204,15 @@ def test_a_store_from_before_matching_is_rebuilt(env: Env) -> None:
             c.execute(f"DELETE FROM {table}")
 
     env.project.store.write_sync(forget)
-    report = rebuild(env.project, Matcher.for_project(env.project), now=NOW)
+    report = rebuild(env.project, Matcher.for_project(env.project), now=NOW, actor="cli:tester")
     assert (report.interviews, report.linked) == (2, 1)
     assert env.cluster(a) == env.cluster(b)
-    assert rebuild(env.project, Matcher.for_project(env.project), now=NOW).interviews == 0
+    assert (
+        rebuild(
+            env.project, Matcher.for_project(env.project), now=NOW, actor="cli:tester"
+        ).interviews
+        == 0
+    )
 
 
 def test_the_background_worker_matches_and_drains(env: Env) -> None:

@@ -38,7 +38,7 @@ NAME = "시험이름"
 @pytest.fixture
 def env(project: Project):  # type: ignore[no-untyped-def]
     key, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW)
+    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
     dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
     return project, UploadArea(project.config.root), Preparer.for_project(project), key, dev
 
@@ -75,22 +75,22 @@ def test_release_after_the_form_is_published(env) -> None:  # type: ignore[no-un
         item.reason == "form 'escapee-interview' v1 is not published"
         and item.record_id == rec.record_id
     )
-    publish_form(project, FORM, now=NOW)
-    again = release(project, area, forms, item.id, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
+    again = release(project, area, forms, item.id, now=NOW, actor="cli:tester")
     assert (again.accepted, again.quarantined) == (1, 0)
     assert list_quarantine(project) == []
     assert [q.released is not None for q in list_quarantine(project, include_released=True)] == [
         True
     ]
     with pytest.raises(UploadConflict):
-        release(project, area, forms, item.id, now=NOW)
+        release(project, area, forms, item.id, now=NOW, actor="cli:tester")
     with pytest.raises(NotFound):
-        release(project, area, forms, 999, now=NOW)
+        release(project, area, forms, 999, now=NOW, actor="cli:tester")
 
 
 def test_problems_are_kept_with_paths(env) -> None:  # type: ignore[no-untyped-def]
     project = env[0]
-    publish_form(project, FORM, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
     bad = answers(2)
     bad["unknown_question"] = "x"
     ingest(env, [make_record(FORM, bad)])
@@ -100,7 +100,7 @@ def test_problems_are_kept_with_paths(env) -> None:  # type: ignore[no-untyped-d
 
 def test_history_conflict_resolution_and_review(env) -> None:  # type: ignore[no-untyped-def]
     project = env[0]
-    publish_form(project, FORM, now=NOW)
+    publish_form(project, FORM, now=NOW, actor="cli:tester")
     v1 = make_record(FORM, answers(1))
     ingest(env, [v1], seq=1)
     a = make_record(FORM, answers(2), record_id=v1.record_id, version=2)
@@ -110,11 +110,13 @@ def test_history_conflict_resolution_and_review(env) -> None:  # type: ignore[no
     conflicts = list_conflicts(project)
     assert list(conflicts) == [v1.record_id] and len(conflicts[v1.record_id]) == 2
     with pytest.raises(NotFound):
-        set_review(project, v1.record_id, "approved", now=NOW)  # no current version yet
+        set_review(
+            project, v1.record_id, "approved", now=NOW, actor="cli:tester"
+        )  # no current version yet
     keep = conflicts[v1.record_id][1][1]
-    resolve_conflict(project, v1.record_id, keep, now=NOW)
+    resolve_conflict(project, v1.record_id, keep, now=NOW, actor="cli:tester")
     assert list_conflicts(project) == {}
-    history = record_history(project, v1.record_id)
+    history = record_history(project, v1.record_id, actor="cli:tester")
     assert sorted((h.version, h.status) for h in history) == [
         (1, "superseded"),
         (2, "current"),
@@ -123,12 +125,18 @@ def test_history_conflict_resolution_and_review(env) -> None:  # type: ignore[no
     assert next(h for h in history if h.status == "current").sha256 == keep
     assert all("respondent_name" not in h.answers for h in history)
     assert NAME not in repr(history)
-    set_review(project, v1.record_id, "approved", now=NOW)
+    set_review(project, v1.record_id, "approved", now=NOW, actor="cli:tester")
     assert last_kind(project) == "review"
-    current = [h for h in record_history(project, v1.record_id) if h.status == "current"]
+    current = [
+        h
+        for h in record_history(project, v1.record_id, actor="cli:tester")
+        if h.status == "current"
+    ]
     assert [h.review for h in current] == ["approved"]
-    shown = record_history(project, v1.record_id, include_sensitive=True, now=NOW)
+    shown = record_history(
+        project, v1.record_id, include_sensitive=True, now=NOW, actor="cli:tester"
+    )
     assert {h.answers["respondent_name"] for h in shown} == {NAME}
     assert last_kind(project) == "key_use"  # seeing identities is logged
     with pytest.raises(NotFound):
-        record_history(project, uuid.uuid4())
+        record_history(project, uuid.uuid4(), actor="cli:tester")
