@@ -2,8 +2,11 @@
 
 Secrets never come from the command line: the passphrase is read from a prompt, from
 ``--passphrase-file`` or from ``SEALSYNC_PASSPHRASE``; a key file is named with
-``--key-file``. Every :class:`~syncserver.errors.SyncServerError` ends as exit code 1
-with its message and a hint.
+``--key-file``. A command that signs, decrypts or writes first asks the key agent started
+by ``syncserver unlock`` (:mod:`syncserver.agent`) and falls back to those; a command that
+only reads opens the project without its secret (:mod:`syncserver.readonly`). Every
+:class:`~syncserver.errors.SyncServerError` ends as exit code 1 with its message and a
+hint; a reader that goes away (``syncserver audit show | head -1``) ends it quietly.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import contextlib
 import datetime
 import getpass
 import os
+import shlex
+import signal
 import sys
 import uuid
 from collections.abc import Iterator, Sequence
@@ -26,9 +31,9 @@ from schemas.survey import Form, import_xlsform, load_form
 from schemas.wire import EnrollmentRequest
 
 from . import devices
-from .errors import SyncServerError
+from .errors import PassphraseRejected, ProjectMissing, SyncServerError
 from .identity import Secret
-from .project import Project, init_project, open_project
+from .project import IDENTITY_NAME, Project, init_project, open_project
 
 MAX_REQUEST_FILE = 64 * 1024
 
@@ -116,7 +121,39 @@ def _secret(args: argparse.Namespace, *, confirm: bool = False) -> Secret:
 
 
 def _project(args: argparse.Namespace) -> Project:
-    return open_project(Path(args.dir), _secret(args))
+    """The project named by ``--dir``, unlocked by its key agent if one runs, else by the
+    secret (prompt, file or environment)."""
+    from . import agent
+
+    directory = Path(args.dir)
+    unlocked = agent.fetch(directory / IDENTITY_NAME)
+    if unlocked is not None:
+        with contextlib.suppress(PassphraseRejected):  # the file changed since: ask
+            return open_project(directory, Secret(unlocked=unlocked))
+    return open_project(directory, _secret(args))
+
+
+@contextlib.contextmanager
+def _reading(args: argparse.Namespace) -> Iterator[Project]:
+    """The project named by ``--dir`` for a command that only reads: no secret asked,
+    the store opened read-only (:mod:`syncserver.readonly`)."""
+    from .readonly import open_read_only
+
+    project = open_read_only(Path(args.dir))
+    try:
+        yield project
+    finally:
+        project.close()
+
+
+def _dir_arg(args: argparse.Namespace) -> str:
+    """``--dir DIR``, quoted for a shell, to repeat in a hint."""
+    return f"--dir {shlex.quote(str(args.dir))}"
+
+
+def _shown(text: str) -> str:
+    """Text stored from outside (a label), safe to print on a terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 @contextlib.contextmanager
@@ -133,6 +170,10 @@ def _opened(args: argparse.Namespace) -> Iterator[Project]:
 
 
 def _init(args: argparse.Namespace) -> int:
+    from schemas import forms as schemas_forms
+
+    from .tlog import verifier_key
+
     project = init_project(Path(args.directory), _secret(args, confirm=True), actor=cli_actor())
     try:
         print(f"project {project.project_id} created in {args.directory}")
@@ -141,7 +182,19 @@ def _init(args: argparse.Namespace) -> int:
         fp = certs.fingerprint(project.identity.signing_public_bytes())
         print(f"  key fingerprint   {fp}")
         print("  (read it to interviewers: `collector status` shows the one their kit pinned)")
-        print("next: `syncserver devices token --label NAME` to enroll a device")
+        vkey = verifier_key(project.log_origin, project.identity.signing_public)
+        print(f"  log verifier key  {vkey}")
+        print(
+            "  (keep it apart from this server, e.g. printed: `audit verify --key` checks the"
+            " log against it, not against the key the server's own store holds)"
+        )
+        d = f"--dir {shlex.quote(str(args.directory))}"
+        shipped = shlex.quote(str(Path(schemas_forms.__file__).parent / "escapee-interview.toml"))
+        print("next:")
+        print(f"  1. publish a form:       syncserver forms publish {shipped} {d}")
+        print(f"  2. enroll a device:      syncserver devices token --label NAME {d}")
+        print(f"  3. run the server:       syncserver run {d}")
+        print(f"  4. verify the audit log: syncserver audit verify {d} --key {shlex.quote(vkey)}")
     finally:
         project.close()
     return 0
@@ -181,13 +234,44 @@ def _devices_enroll_file(args: argparse.Namespace) -> int:
 
 
 def _devices_list(args: argparse.Namespace) -> int:
-    with _opened(args) as project:
+    from .enrollments import enrolled_by
+
+    with _reading(args) as project:
         rows = devices.list_devices(project)
+        tokens = enrolled_by(project)
     if not rows:
-        print("no devices enrolled")
+        print(
+            "no devices enrolled; make a token with"
+            f" `syncserver devices token --label NAME {_dir_arg(args)}`"
+        )
     for d in rows:
         state = f"revoked {d.revoked:%Y-%m-%d}" if d.revoked else f"valid to {d.not_after:%Y-%m-%d}"
-        print(f"{d.serial:>4}  {d.device_id}  {d.label:<20}  {d.how:<5}  {state}  seq {d.last_seq}")
+        how = f"token '{_shown(tokens[d.device_id])}'" if d.device_id in tokens else d.how
+        print(f"{d.serial:>4}  {d.device_id}  {d.label:<20}  {how:<5}  {state}  seq {d.last_seq}")
+    return 0
+
+
+def _devices_tokens(args: argparse.Namespace) -> int:
+    from .enrollments import list_enrollment_tokens
+
+    with _reading(args) as project:
+        rows = list_enrollment_tokens(project)
+    now = _now()
+    if not rows:
+        print(
+            "no enrollment tokens made; make one with"
+            f" `syncserver devices token --label NAME {_dir_arg(args)}`"
+        )
+    for t in rows:
+        state = t.state(now)
+        if t.used is not None:
+            by = f"device {t.device_id} (serial {t.serial})" if t.device_id else "a device"
+            what = f"used {t.used:%Y-%m-%d %H:%M} by {by}"
+        elif state == "unused":
+            what = f"unused, valid to {t.expires:%Y-%m-%d %H:%M}"
+        else:
+            what = f"expired unused {t.expires:%Y-%m-%d %H:%M}"
+        print(f"{_shown(t.label):<24} made {t.created:%Y-%m-%d %H:%M}  {what}")
     return 0
 
 
@@ -226,12 +310,15 @@ def _run(args: argparse.Namespace) -> int:
                 " attachment encrypted, so shred that directory (e.g. `shred -u` each file)",
                 file=sys.stderr,
             )
-        serve(
+        stopped_by = serve(
             project,
             host=args.host or cfg.host,
             port=args.port if args.port is not None else cfg.port,
         )
-    return 0
+    print("stopped: ingest workers ended, store closed")
+    # Ctrl-C: 128 + SIGINT, as a shell reports an interrupted command (a script that ran
+    # the server stops too); SIGTERM, a service manager's normal stop: success.
+    return 128 + signal.SIGINT if stopped_by == signal.SIGINT else 0
 
 
 def _forms_publish(args: argparse.Namespace) -> int:
@@ -250,7 +337,7 @@ def _forms_publish(args: argparse.Namespace) -> int:
 def _forms_list(args: argparse.Namespace) -> int:
     from .forms import list_forms
 
-    with _opened(args) as project:
+    with _reading(args) as project:
         rows = list_forms(project)
     if not rows:
         print("no forms published; publish one with `syncserver forms publish FILE`")
@@ -269,7 +356,7 @@ def _uuid(text: str, what: str) -> uuid.UUID:
 def _quarantine_list(args: argparse.Namespace) -> int:
     from .review import list_quarantine
 
-    with _opened(args) as project:
+    with _reading(args) as project:
         items = list_quarantine(project, include_released=args.all)
     if not items:
         print("quarantine is empty")
@@ -283,9 +370,10 @@ def _quarantine_list(args: argparse.Namespace) -> int:
 
 
 def _quarantine_show(args: argparse.Namespace) -> int:
+    from .quarantine_hints import hint_for
     from .review import list_quarantine
 
-    with _opened(args) as project:
+    with _reading(args) as project:
         items = {q.id: q for q in list_quarantine(project, include_released=True)}
     q = items.get(args.id)
     if q is None:
@@ -298,32 +386,47 @@ def _quarantine_show(args: argparse.Namespace) -> int:
         print(f"  record  {q.record_id} v{q.version}")
     for p in q.problems:
         print(f"  - {p}")
-    print(
-        "hint: fix the cause (e.g. publish the form version), then "
-        f"`syncserver quarantine release {q.id}`"
-    )
+    if q.released:
+        print(
+            f"released {q.released:%Y-%m-%d %H:%M}: what still failed then is a newer item"
+            f" (`syncserver quarantine list {_dir_arg(args)}`)"
+        )
+    else:
+        print(f"hint: {hint_for(q.reason, q.id, _dir_arg(args))}")
     return 0
 
 
 def _quarantine_release(args: argparse.Namespace) -> int:
     from ._prepare import Preparer
-    from .review import release
+    from .review import list_quarantine, release
     from .uploads import UploadArea
 
     with _opened(args) as project:
         area, preparer = UploadArea(project.config.root), Preparer.for_project(project)
         r = release(project, area, preparer, args.id, actor=cli_actor(), now=_now())
+        again = [q.id for q in list_quarantine(project) if q.bundle_id == r.bundle_id]
+    if r.state == "quarantined":  # the whole bundle, again
+        print(
+            f"released item {args.id}: bundle {r.bundle_id} is back in quarantine as a whole"
+            f" (item {again[-1] if again else '?'}): {'; '.join(r.reasons)}"
+        )
+        print(
+            f"hint: see `syncserver quarantine show {again[-1] if again else ''} {_dir_arg(args)}`"
+        )
+        return 0
     print(
         f"released item {args.id}: bundle {r.bundle_id} ingested again: {r.accepted} accepted, "
         f"{r.quarantined} back in quarantine"
     )
+    if r.quarantined:
+        print(f"hint: see `syncserver quarantine list {_dir_arg(args)}`")
     return 0
 
 
 def _conflicts_list(args: argparse.Namespace) -> int:
     from .review import list_conflicts
 
-    with _opened(args) as project:
+    with _reading(args) as project:
         conflicts = list_conflicts(project)
     if not conflicts:
         print("no conflicts")
@@ -352,7 +455,8 @@ def _conflicts_resolve(args: argparse.Namespace) -> int:
 def _records_show(args: argparse.Namespace) -> int:
     from .review import record_history
 
-    with _opened(args) as project:
+    opener = _opened if args.include_sensitive else _reading  # only that needs the key
+    with opener(args) as project:
         history = record_history(
             project,
             _uuid(args.record_id, "record"),
@@ -415,7 +519,7 @@ def _tokens_create(args: argparse.Namespace) -> int:
 def _tokens_list(args: argparse.Namespace) -> int:
     from .tokens import list_tokens
 
-    with _opened(args) as project:
+    with _reading(args) as project:
         rows = list_tokens(project)
     if not rows:
         print("no admin tokens")
@@ -431,6 +535,45 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
     with _opened(args) as project:
         revoke_token(project, args.label, actor=cli_actor(), now=_now())
     print(f"token '{args.label}' revoked")
+    return 0
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    from . import agent
+    from .config import CONFIG_NAME
+    from .identity import unlock_key
+
+    directory = Path(args.dir)
+    if not (directory / CONFIG_NAME).exists():
+        raise ProjectMissing(
+            f"no project in {directory}", hint="create one with `syncserver init DIR`"
+        )
+    if not 1 <= args.minutes <= agent.MAX_MINUTES:
+        raise SyncServerError(
+            f"--minutes {args.minutes} is out of range",
+            hint=f"an agent keeps the key 1 to {agent.MAX_MINUTES} minutes",
+        )
+    unlocked = unlock_key(directory / IDENTITY_NAME, _secret(args))
+    started = agent.start(directory / IDENTITY_NAME, unlocked, args.minutes)
+    until = _now() + datetime.timedelta(minutes=args.minutes)
+    print(
+        f"unlocked {directory} until {until:%H:%M} UTC ({args.minutes} min): its key is held in"
+        f" memory by an agent (pid {started.pid}), never on disk"
+    )
+    print(
+        f"next: run the commands you need, without the secret; `syncserver lock {_dir_arg(args)}`"
+        " ends it sooner"
+    )
+    return 0
+
+
+def _lock(args: argparse.Namespace) -> int:
+    from . import agent
+
+    if agent.stop(Path(args.dir) / IDENTITY_NAME):
+        print(f"locked: the key agent for {args.dir} has ended; commands ask for the secret again")
+    else:
+        print(f"no key agent was running for {args.dir}")
     return 0
 
 
@@ -470,6 +613,32 @@ def build_parser() -> argparse.ArgumentParser:
     _project_options(run)
     run.set_defaults(func=_run)
 
+    from .agent import DEFAULT_MINUTES, MAX_MINUTES
+
+    ul = sub.add_parser(
+        "unlock",
+        help="keep the project key in an agent's memory for a while",
+        description="Derive the project key once and keep it in a key agent's memory (never"
+        " on disk) for the commands that follow on this project. It ends after --minutes, when"
+        " identity.sealed changes, or with `syncserver lock`.",
+    )
+    ul.add_argument(
+        "--minutes",
+        type=int,
+        default=DEFAULT_MINUTES,
+        metavar="N",
+        help=f"how long (default {DEFAULT_MINUTES}, at most {MAX_MINUTES})",
+    )
+    _project_options(ul)
+    ul.set_defaults(func=_unlock)
+    lk = sub.add_parser("lock", help="end the key agent started by `syncserver unlock`")
+    lk.add_argument(
+        "--dir",
+        default=os.environ.get("SEALSYNC_DIR", "."),
+        help="project directory (default: $SEALSYNC_DIR or .)",
+    )
+    lk.set_defaults(func=_lock)
+
     dev = sub.add_parser("devices", help="enroll, list and revoke devices")
     dsub = dev.add_subparsers(dest="devices_command", metavar="ACTION")
     tok = dsub.add_parser("token", help="make a one-time enrollment token")
@@ -481,9 +650,14 @@ def build_parser() -> argparse.ArgumentParser:
     ef.add_argument("-o", "--output", required=True, metavar="RESPONSE")
     _project_options(ef)
     ef.set_defaults(func=_devices_enroll_file)
-    ls = dsub.add_parser("list", help="list enrolled devices")
+    ls = dsub.add_parser("list", help="list enrolled devices (no secret needed)")
     _project_options(ls)
     ls.set_defaults(func=_devices_list)
+    dt = dsub.add_parser(
+        "tokens", help="list enrollment tokens: label, made, expiry, used by (no secret needed)"
+    )
+    _project_options(dt)
+    dt.set_defaults(func=_devices_tokens)
     rv = dsub.add_parser("revoke", help="revoke a device")
     rv.add_argument("device_id", metavar="DEVICE_ID")
     rv.add_argument("--reason", required=True, help="why (kept in the audit log)")
@@ -586,7 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
@@ -599,6 +773,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"syncserver: {e}", file=sys.stderr)
         return 1
     return code
+
+
+def _discard_output() -> None:
+    """Point stdout and stderr at /dev/null, so that nothing more is written to a pipe
+    whose reader has gone (not even by the interpreter's flush at exit)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                os.dup2(null, stream.fileno())
+    finally:
+        os.close(null)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit: a reader that went away is met below
+    except BrokenPipeError:
+        # `syncserver audit show | head -1`: the reader has what it wanted. Quiet, and
+        # 128 + SIGPIPE as for any command a closed pipe stops.
+        _discard_output()
+        return 128 + signal.SIGPIPE
+    except KeyboardInterrupt:
+        print("\nsyncserver: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

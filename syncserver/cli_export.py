@@ -65,6 +65,11 @@ def register(
     )
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the files")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier export in --out (default: refuse)",
+    )
+    p.add_argument(
         "--include-sensitive",
         action="store_true",
         help="include sensitive answers (identifying data; logged in the audit log)",
@@ -94,6 +99,7 @@ def _run(args: argparse.Namespace, open_project_fn: Callable[[argparse.Namespace
             lang=args.lang,
             headers=args.headers,
             include_sensitive=args.include_sensitive,
+            overwrite=args.overwrite,
             role="admin",
             actor=cli_actor(),
             now=datetime.datetime.now(datetime.UTC),

@@ -60,6 +60,10 @@ Decisions, each for a reason:
 - **Atomic, logged.** Files are written to temporary names (mode 0600) and fsynced; then
   the ``export`` audit entry is appended; only then are the files renamed into place. A
   failed export leaves no file behind, and no export file appears without its entry.
+- **Never over an earlier export.** If ``out_dir`` already holds a file of the names this
+  export would write, it is refused before anything is read (:class:`ExportExists`), and
+  checked again just before the files are renamed into place; ``overwrite=True`` replaces
+  them. An export is evidence of what was handed out: it is not silently rewritten.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ __all__ = [
     "REDACTED",
     "SENSITIVE_ROLES",
     "ExportError",
+    "ExportExists",
     "ExportRefused",
     "ExportReport",
     "Format",
@@ -154,6 +159,13 @@ class ExportError(SyncServerError):
     """An export could not be written."""
 
     code = "export"
+
+
+class ExportExists(ExportError):
+    """The output directory already holds files this export would write."""
+
+    status = 409
+    code = "export_exists"
 
 
 class ExportRefused(ExportError):
@@ -380,11 +392,13 @@ def export_form(
     include_sensitive: bool = False,
     role: str = "manager",
     headers: Literal["names", "labels"] = "names",
+    overwrite: bool = False,
 ) -> ExportReport:
     """Export the current records of ``form_id`` into ``out_dir`` (see the module docs).
 
     ``role`` is the role of whoever asks; only :data:`SENSITIVE_ROLES` may set
-    ``include_sensitive``. ``actor`` is written to the audit entry.
+    ``include_sensitive``. ``actor`` is written to the audit entry. Files of an earlier
+    export in ``out_dir`` are replaced only with ``overwrite`` (else :class:`ExportExists`).
     """
     if fmt not in ("csv", "jsonl"):
         raise BadRequest(f"unknown export format {fmt!r}", hint="use csv or jsonl")
@@ -401,6 +415,9 @@ def export_form(
         )
     plan = _plan(forms, include_sensitive)
     versions = sorted(f.version for f in forms)
+    names = _file_names(plan, fmt)
+    if not overwrite:
+        _refuse_existing(out_dir, names)
     try:
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as e:
@@ -465,6 +482,8 @@ def export_form(
         project.store.read_sync(stream)
         report.repeat_rows = writer.repeat_rows()
         files.finish()
+        if not overwrite:
+            _refuse_existing(out_dir, names)  # one written meanwhile
         _log(project, report, form_id, fmt, include_sensitive, role, actor, now, version)
         report.files = files.commit()
     except OSError as e:
@@ -477,6 +496,22 @@ def export_form(
         files.discard()
         raise
     return report
+
+
+def _file_names(plan: _Table, fmt: str) -> list[str]:
+    """The names of the files an export of ``plan`` in ``fmt`` writes."""
+    data = [f"{t.stem}.csv" for t in plan.walk()] if fmt == "csv" else [f"{plan.stem}.jsonl"]
+    return [*data, _codebook_name(plan, fmt)]
+
+
+def _refuse_existing(out_dir: Path, names: list[str]) -> None:
+    there = [n for n in names if os.path.lexists(out_dir / n)]
+    if there:
+        shown = ", ".join(there[:3]) + (f" and {len(there) - 3} more" if len(there) > 3 else "")
+        raise ExportExists(
+            f"{out_dir} already holds an export ({shown}); nothing was written",
+            hint="choose a new --out directory, or add --overwrite to replace those files",
+        )
 
 
 def _load_forms(project: Project, form_id: str, version: int | None) -> list[Form]:
@@ -629,15 +664,19 @@ def _label(text: Text, lang: str) -> str:
     return _text(text.get(lang) or text.get("en") or next(iter(text.values()), ""))
 
 
-def _write_codebook(
-    files: _Files, plan: _Table, lang: str | None, languages: tuple[str, ...], fmt: str
-) -> None:
-    langs = [lang] if lang else list(languages)
+def _codebook_name(plan: _Table, fmt: str) -> str:
     taken = {f"{t.stem}.csv" for t in plan.walk()} if fmt == "csv" else set()
     name = f"{plan.stem}.codebook.csv"
     while name in taken:
         name = f"{plan.stem}._{name[len(plan.stem) + 1 :]}"
-    w = files.csv(name)
+    return name
+
+
+def _write_codebook(
+    files: _Files, plan: _Table, lang: str | None, languages: tuple[str, ...], fmt: str
+) -> None:
+    langs = [lang] if lang else list(languages)
+    w = files.csv(_codebook_name(plan, fmt))
     w.writerow(
         [
             "table",

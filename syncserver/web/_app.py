@@ -17,13 +17,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import errno
 import logging
+import multiprocessing.resource_tracker
+import os
+import signal
+import socket
 import ssl
+import threading
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_runner import GracefulExit
 
+from ..errors import SyncServerError
 from ..project import Project
 from ..service import Service
 from . import _admin, _devices, _forms, _log, _openapi, _uploads
@@ -123,27 +131,175 @@ def create_app(
     return app
 
 
-def serve(
-    project: Project, *, host: str, port: int, print_fn: Callable[[str], None] = print
-) -> None:
-    """Run the server until interrupted (the only caller of ``web.run_app``)."""
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Bound sockets for every address of ``host`` (not yet listening): bound here, before
+    anything starts, so that a port in use is one clear error and not a traceback."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror:
+        raise SyncServerError(
+            f"cannot listen on {host}: no such host or address",
+            hint="check --host or [server] host in sealsync.toml (e.g. 127.0.0.1)",
+        ) from None
+    socks: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, addr in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(addr)
+            except OSError as e:
+                raise _bind_error(host, port, e) from None
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+def _bind_error(host: str, port: int, e: OSError) -> SyncServerError:
+    where = f"{host}:{port}"
+    if e.errno == errno.EADDRINUSE:
+        return SyncServerError(
+            f"{where} is already in use: another syncserver?", hint="stop it or choose --port"
+        )
+    if e.errno == errno.EACCES:
+        return SyncServerError(
+            f"not allowed to listen on {where}",
+            hint="ports below 1024 need privileges: choose --port 1024 or above (default 8443)",
+        )
+    if e.errno == errno.EADDRNOTAVAIL:
+        return SyncServerError(
+            f"{host} is not an address of this machine",
+            hint="choose --host 127.0.0.1, or an address this machine has",
+        )
+    return SyncServerError(
+        f"cannot listen on {where} ({e.strerror})", hint="choose another --host or --port"
+    )
+
+
+def _tls(project: Project) -> ssl.SSLContext | None:
     cfg = project.config.server
-    context = None
-    if cfg.tls_cert and cfg.tls_key:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if not (cfg.tls_cert and cfg.tls_key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
         context.load_cert_chain(
             project.config.root / cfg.tls_cert, project.config.root / cfg.tls_key
         )
+    except (OSError, ssl.SSLError) as e:
+        raise SyncServerError(
+            f"cannot load the TLS certificate and key ({getattr(e, 'strerror', None) or e})",
+            hint="check tls_cert and tls_key in sealsync.toml (PEM files, relative to the"
+            " project directory)",
+        ) from None
+    return context
+
+
+class _Stop:
+    """SIGINT (Ctrl-C) and SIGTERM stop the server gracefully: it stops accepting, lets
+    requests finish, stops the ingest workers and closes the store.
+
+    The signals are blocked in every thread and process the server starts from here on
+    (the mask is inherited), and taken by one thread with ``sigwait``: so a Ctrl-C, which
+    the terminal sends to the whole process group, reaches the server alone, and an ingest
+    worker never dies of it with a traceback. The workers end when the server stops them
+    (or at once if it is killed). A second signal while stopping ends the process at once.
+    Must be entered in the main thread.
+    """
+
+    SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.signum: int | None = None
+        self._done = False
+        self._thread = threading.Thread(target=self._wait, name="stop-signals", daemon=True)
+
+    def __enter__(self) -> _Stop:
+        # The resource tracker of the worker processes unblocks these signals in the
+        # thread that starts it: start it now, before they are blocked.
+        multiprocessing.resource_tracker.ensure_running()
+        self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+        # A thread started before this one does not block them: it hands them here.
+        self._handlers = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done = True
+        if self._thread.ident is not None:
+            signal.pthread_kill(self._thread.ident, signal.SIGTERM)  # wakes sigwait
+            self._thread.join()
+        for s, h in self._handlers.items():
+            signal.signal(s, h)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+
+    def _handler(self, signum: int, _frame: object) -> None:
+        self._request(signum)
+
+    def _wait(self) -> None:
+        while True:
+            signum = signal.sigwait(self.SIGNALS)
+            if self._done:
+                return
+            self._request(signum)
+
+    def _request(self, signum: int) -> None:
+        if self.signum is not None:
+            os.write(
+                2, b"syncserver: stopped at once; the next start finishes what was in progress\n"
+            )
+            os._exit(128 + signum)
+        self.signum = signum
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            self.loop.call_soon_threadsafe(_raise_graceful_exit)
+
+
+def _raise_graceful_exit() -> None:
+    raise GracefulExit()
+
+
+def serve(
+    project: Project, *, host: str, port: int, print_fn: Callable[[str], None] = print
+) -> int:
+    """Run the server until SIGINT or SIGTERM (the only caller of ``web.run_app``), then
+    stop it gracefully; return the signal that stopped it. A port in use, an address
+    that is not this machine's or an unreadable TLS key is a :class:`SyncServerError`
+    before anything starts."""
+    cfg = project.config.server
+    context = _tls(project)
+    socks = _listen(host, port)
+    scheme = "https" if context else "http"
+    urls = []
+    for sock in socks:
+        h, p = sock.getsockname()[:2]
+        urls.append(f"{scheme}://{f'[{h}]' if ':' in h else h}:{p}")
     logging.getLogger("aiohttp.server").addFilter(_MalformedRequests())
-    web.run_app(
-        create_app(project),
-        host=host,
-        port=port,
-        ssl_context=context,
-        keepalive_timeout=cfg.idle_timeout_seconds,
-        lingering_time=_LINGER_SECONDS,
-        print=lambda _msg: print_fn(
-            f"serving project {project.project_id} on "
-            f"{'https' if context else 'http'}://{host}:{port}"
-        ),
-    )
+    loop = asyncio.new_event_loop()
+    try:
+        with _Stop(loop) as stop:
+            web.run_app(
+                create_app(project),
+                sock=socks,
+                ssl_context=context,
+                keepalive_timeout=cfg.idle_timeout_seconds,
+                lingering_time=_LINGER_SECONDS,
+                handle_signals=False,
+                loop=loop,
+                print=lambda _msg: print_fn(
+                    f"serving project {project.project_id} on {', '.join(urls)} (Ctrl-C to stop)"
+                ),
+            )
+    finally:
+        for sock in socks:
+            sock.close()
+        if not loop.is_closed():
+            loop.close()
+    # No signal seen: a KeyboardInterrupt raised in a thread that did not block SIGINT.
+    return stop.signum if stop.signum is not None else int(signal.SIGINT)

@@ -83,7 +83,9 @@ def test_wrong_key_file(
     d, _ = proj
     other = tmp_path / "other.key"
     other.write_bytes(os.urandom(32))
-    assert main(["devices", "list", "--dir", str(d), "--key-file", str(other)]) == 1
+    # `devices list` only reads and asks for no secret; `devices token` writes and needs it
+    argv = ["devices", "token", "--label", "x", "--dir", str(d), "--key-file", str(other)]
+    assert main(argv) == 1
     assert "rejected" in capsys.readouterr().err
 
 
