@@ -44,14 +44,11 @@ class _Connection(sqlite3.Connection):
     audit_mac_key: bytes | None = None
 
 
-def _connect(
-    path: Path, *, readonly: bool = False, audit_key: bytes | None = None
-) -> sqlite3.Connection:
+def _connect(path: Path, *, readonly: bool = False) -> _Connection:
     uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
     conn = sqlite3.connect(
         uri, uri=True, isolation_level=None, check_same_thread=False, factory=_Connection
     )
-    conn.audit_mac_key = None if readonly else audit_key
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 10000")
     if not readonly:
@@ -81,7 +78,9 @@ class SqliteStore:
     def open(self) -> SqliteStore:
         """Open (creating and migrating if needed). Synchronous: call before serving."""
         try:
-            self._writer = _connect(self.path, audit_key=self._audit_key)
+            writer = _connect(self.path)
+            writer.audit_mac_key = self._audit_key
+            self._writer = writer
             self._migrate(self._writer)
         except sqlite3.Error as e:
             raise StoreError(
