@@ -76,8 +76,10 @@ async def flow(root: Path) -> int:
     key_file = root / "project.key"
     key_file.write_bytes(os.urandom(32))
     key_file.chmod(0o600)
-    project = init_project(root / "project", Secret(key_file=key_file.read_bytes()))
-    publish_form(project, form, now=now())
+    project = init_project(
+        root / "project", Secret(key_file=key_file.read_bytes()), actor="cli:demo"
+    )
+    publish_form(project, form, now=now(), actor="cli:demo")
     line(f"project {project.project_id} in {(root / 'project').relative_to(OUT.parent)}")
     line(f"form {form.id} v{form.version}: {len(form.walk())} items, Korean and English")
     line("identity sealed at rest (key file here; a passphrase with Argon2id in the field)")
@@ -101,7 +103,7 @@ async def flow(root: Path) -> int:
                 f"{kdf.iterations} passes, tuned to ~0.5 s on this laptop)"
             )
             kit = Kit(Vault(home, keys.data_key), keys.device_key)
-            token = devices.create_token(project, "demo kit", now=now())
+            token = devices.create_token(project, "demo kit", now=now(), actor="cli:demo")
             device_id = await kit.enroll_online(session, base, token, "demo-laptop")
             forms = await kit.fetch_forms(session)
             line(f"device {device_id} holds a certificate signed by the project")
