@@ -142,3 +142,24 @@ def test_audit_rows_hash_their_entries(project: Project) -> None:
     )
     assert [r[0] for r in rows] == list(range(len(rows)))
     assert all(leaf_hash(r[1]) == r[2] for r in rows)
+
+
+@pytest.mark.parametrize("label", ["kit\n3", " kit 3", "kit 3 ", "", "kit\u202e3", "k" * 65])
+def test_token_labels_are_exact_strings(project: Project, label: str) -> None:
+    from syncserver import tokens
+    from syncserver.errors import SyncServerError
+
+    with pytest.raises(DeviceError) as e:
+        devices.create_token(project, label, actor="cli:tester", now=NOW)
+    assert e.value.message == "that label cannot be used for an enrollment token"
+    assert e.value.hint is not None and "1 to 64 characters" in e.value.hint
+    with pytest.raises(SyncServerError) as e2:
+        tokens.create_token(project, "auditor", label, actor="cli:tester", now=NOW)
+    assert e2.value.message == "that label cannot be used for an admin token"
+    assert audit_kinds(project) == ["init"]  # nothing stored, nothing logged
+    rows = project.store.read_sync(
+        lambda c: c.execute(
+            "SELECT (SELECT COUNT(*) FROM enroll_tokens), (SELECT COUNT(*) FROM admin_tokens)"
+        ).fetchone()
+    )
+    assert rows == (0, 0)
