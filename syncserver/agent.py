@@ -343,6 +343,11 @@ class Agent:
         if self._clock() >= self._expires_at:
             return "time is up"
         try:
+            if os.lstat(self._path).st_ino != self._inode:
+                return "another agent took its place"
+        except OSError:
+            return "its socket is gone"
+        try:
             with open(self._identity, "rb") as f:
                 data = f.read(MAX_IDENTITY_BYTES + 1)
         except OSError:

@@ -226,6 +226,31 @@ def test_an_agent_of_the_owner_answers(proj: tuple[Path, Path]) -> None:
     assert why == ["locked"] and not agent.socket_path(d / "identity.sealed").exists()
 
 
+def test_unlocking_again_replaces_the_agent(
+    proj: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    d, _ = proj
+    first = unlock(proj, capsys)
+    second = unlock(proj, capsys, "--minutes", "30")
+    assert first != second and wait_gone(first)
+    assert 29 * 60 < (agent.seconds_left(d / "identity.sealed") or 0) <= 30 * 60
+    assert main(["lock", "--dir", str(d)]) == 0 and wait_gone(second)
+
+
+def test_an_agent_whose_socket_is_taken_over_ends(proj: tuple[Path, Path]) -> None:
+    d, _ = proj
+    a, t, why, _key = serving(proj)
+    path = agent.socket_path(d / "identity.sealed")
+    path.unlink()
+    newcomer = agent._listen(path)  # another agent now answers at that path
+    try:
+        t.join(10)
+        assert why == ["another agent took its place"]
+        assert path.exists()  # the newcomer's socket is left alone
+    finally:
+        newcomer.close()
+
+
 # -- only for a while, and only for its file ------------------------------------------------
 
 
