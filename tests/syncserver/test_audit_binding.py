@@ -497,3 +497,33 @@ def _now() -> Any:
     import datetime
 
     return datetime.datetime.now(datetime.UTC)
+
+
+def test_a_schema_3_store_is_upgraded_and_its_unchecked_tail_reported(proj: Proj) -> None:
+    """A store from before the MAC chain: migration 4, run when the project is opened
+    with its key, records that the chain starts after the rows already there; those
+    after the last checkpoint are reported, and everything appended since is checked."""
+    from syncserver.audit import MAC_FROM_KEY, mac_from_marker, mac_key
+
+    proj.ok("devices", "token", "--label", "kit 5")  # entry 4, after the checkpoint
+    sql(
+        proj.db,
+        ("DELETE FROM meta WHERE key = ?", (MAC_FROM_KEY,)),
+        ("ALTER TABLE audit DROP COLUMN mac", ()),
+        ("PRAGMA user_version = 3", ()),
+    )
+    project = proj.open()  # migrates
+    try:
+        marker = project.store.read_sync(
+            lambda c: c.execute("SELECT value FROM meta WHERE key = ?", (MAC_FROM_KEY,)).fetchone()
+        )
+        assert marker == (mac_from_marker(mac_key(project.identity.store_key), 5),)
+    finally:
+        project.close()
+    code, out, err = proj.run()
+    assert code == 0 and len(proj.served) == 1
+    assert err.startswith("warning: 1 audit entries after the last signed checkpoint were")
+    proj.ok("devices", "revoke", str(proj.device), "--reason", "lost")  # entry 5: chained
+    sql(proj.db, ("UPDATE audit SET mac = NULL WHERE idx = 5", ()))
+    code, _, err = proj.run()
+    assert code == 1 and "entry 5 of the audit log was not written by this server" in err
