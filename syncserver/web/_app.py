@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 
@@ -265,6 +266,13 @@ def _raise_graceful_exit() -> None:
     raise GracefulExit()
 
 
+def _announce(print_fn: Callable[[str], None], line: str) -> None:
+    """The serving line, flushed: whoever watches the output (a log, a test, a script
+    waiting to connect) sees it at once, even when stdout is a pipe."""
+    print_fn(line)
+    sys.stdout.flush()
+
+
 def serve(
     project: Project, *, host: str, port: int, print_fn: Callable[[str], None] = print
 ) -> int:
@@ -292,8 +300,9 @@ def serve(
                 lingering_time=_LINGER_SECONDS,
                 handle_signals=False,
                 loop=loop,
-                print=lambda _msg: print_fn(
-                    f"serving project {project.project_id} on {', '.join(urls)} (Ctrl-C to stop)"
+                print=lambda _msg: _announce(
+                    print_fn,
+                    f"serving project {project.project_id} on {', '.join(urls)} (Ctrl-C to stop)",
                 ),
             )
     finally:

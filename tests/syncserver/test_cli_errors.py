@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,12 @@ def admin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Admin:
 
 
 def env(**more: str) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("SEALSYNC_")}
+    """The environment of a real run: no SEALSYNC_ settings, stdout buffered as usual."""
+    e = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SEALSYNC_") and k != "PYTHONUNBUFFERED"
+    }
     e["PYTHONPATH"] = str(ROOT)
     return {**e, **more}
 
@@ -71,6 +78,21 @@ def test_run_on_an_address_not_of_this_machine_is_one_message(admin: Admin) -> N
         "syncserver: 192.0.2.1 is not an address of this machine\n"
         "hint: choose --host 127.0.0.1, or an address this machine has\n"
     )
+
+
+def read_until(fd: int, end: bytes, timeout: float) -> bytes:
+    """What the process writes on ``fd`` up to ``end`` (or EOF, or ``timeout`` seconds)."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    while not out.endswith(end):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        out += chunk
+    return out
 
 
 def workers_of(pid: int) -> list[int]:
@@ -119,11 +141,8 @@ def test_a_signal_stops_the_server_cleanly(
         )
     try:
         assert proc.stdout is not None
-        out = b""
-        while b"serving project" not in out:
-            line = proc.stdout.readline()
-            assert line, (out, err_path.read_text())
-            out += line
+        out = read_until(proc.stdout.fileno(), b"(Ctrl-C to stop)\n", timeout=60)
+        assert b"serving project" in out, (out, err_path.read_text())
         workers = workers_of(proc.pid)
         assert workers, "the start-up ingest left no worker running"
         if to_group:
