@@ -57,7 +57,7 @@ class Service:
         for r in reports:
             log.info("recovered bundle %s: %s", r.bundle_id, r.state)
         try:
-            matched = match_pending(self.project, self.matcher, now=now)
+            matched = match_pending(self.project, self.matcher, now=now, actor="system")
         except Exception as e:  # the interviews stay pending; the matcher retries them
             log.error("could not match the interviews left pending: %s", type(e).__name__)
         else:

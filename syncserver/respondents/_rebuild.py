@@ -91,7 +91,7 @@ def match_pending(
     matcher: Matcher,
     *,
     now: datetime.datetime,
-    actor: str = "system",
+    actor: str,
     progress: Progress | None = None,
 ) -> MatchReport:
     """Match every respondent left ``pending`` (e.g. by a crash before matching)."""

@@ -124,8 +124,9 @@ def raw_request(
 
 
 class LiveServer:
-    """A project with the shipped form published, an enrolled device ``kit`` (which
-    seals) and ``courier`` (which uploads), served on 127.0.0.1 from a thread."""
+    """A project with the shipped form published and two enrolled devices, ``kit``
+    (which seals and uploads its own bundles) and ``courier`` (another device, whose
+    uploads of the kit's bundles must be refused), served on 127.0.0.1 from a thread."""
 
     def __init__(self, root: Path, *, ingest_processes: int = 1) -> None:
         config = Config(
@@ -205,7 +206,8 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def uploader(self) -> Uploader:
-        return Uploader(self.port, self.courier_id, self.courier_key)
+        """The kit itself: a bundle is uploaded by the device that sealed it."""
+        return Uploader(self.port, self.kit_id, self.kit_key)
 
     def count(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         return self.project.store.read_sync(lambda c: c.execute(sql, args).fetchall())
@@ -266,19 +268,25 @@ def fresh_records(rng: random.Random, n: int = 2, *, broken: bool = False) -> li
 
 
 def expected_delta(
-    server: LiveServer, data: bytes, uploaded_as: uuid.UUID, before: set[tuple[bytes, int, bytes]]
+    server: LiveServer,
+    data: bytes,
+    uploaded_as: uuid.UUID,
+    before: set[tuple[bytes, int, bytes]],
+    uploader: uuid.UUID,
 ) -> tuple[int, bool]:
     """(records the server may add for ``data``, whether it opens at all).
 
     The records a bundle adds are exactly its valid, not-yet-stored ones when it opens
-    and was uploaded under its own id, else none. This oracle uses only the opener and
-    the validator, not the server's ingest code.
+    for this project, sealed by the device that uploaded it (``uploader``), and was uploaded
+    under its own id, else none. This oracle uses only the opener and the validator, not
+    the server's ingest code.
     """
     try:
         opened = open_bundle(
             io.BytesIO(data),
             recipient=server.project.identity.recipient,
-            device_keys=server.device_key,
+            device_keys=lambda d: server.device_key(d) if d == uploader else None,
+            project_id=server.project.project_id,
         )
     except BundleInvalid:
         return 0, False

@@ -80,7 +80,7 @@ def upload_and_check(
     added = len(after - before)
     assert before <= after  # nothing stored before is ever lost or rewritten
     if answers[-1].status == 200:  # received: a receipt
-        want, opens = expected_delta(server, data, bundle_id, before)
+        want, opens = expected_delta(server, data, bundle_id, before, uploader.device_id)
         assert added == want, f"partial merge: {added} of {want} records"
         [(state,)] = server.count(
             "SELECT state FROM bundles WHERE bundle_id = ?", (bundle_id.bytes,)
@@ -136,7 +136,27 @@ def test_a_bundle_uploaded_under_another_id_is_quarantined_whole(
     answers, added = upload_and_check(server, uploader, data, bid)
     assert answers[-1].status == 200 and added == 0
     assert server.count("SELECT reason FROM quarantine WHERE bundle_id = ?", (bid.bytes,)) == [
-        ("the bundle id in the header is not the id it was uploaded as",)
+        ("bundle could not be opened: bundle id is not the one it was uploaded as",)
+    ]
+
+
+def test_a_bundle_uploaded_by_another_device_is_quarantined_whole(server: LiveServer) -> None:
+    """The kit's bundle, uploaded by the courier (another enrolled device): refused, so
+    that a revoked device cannot pass its bundles to one that is not."""
+    data = server.seal(fresh_records(random.Random(14), 2))
+    courier = Uploader(server.port, server.courier_id, server.courier_key)
+    try:
+        bid = header_id(data)
+        assert bid is not None
+        answers, added = upload_and_check(server, courier, data, bid)
+    finally:
+        courier.close()
+    assert answers[-1].status == 200 and added == 0
+    assert server.count("SELECT reason FROM quarantine WHERE bundle_id = ?", (bid.bytes,)) == [
+        (
+            f"the bundle was sealed by device {server.kit_id}, not by the device that uploaded"
+            f" it ({server.courier_id})",
+        )
     ]
 
 

@@ -65,8 +65,9 @@ def seal_for(project, device_key, device_id, records, seq=1, prev=bytes(32)) -> 
 
 
 def vector_project(root, vector):  # type: ignore[no-untyped-def]
-    """A project holding a bundle vector's recipient key, with the vector's devices
-    registered (their public keys only), open. The caller closes it."""
+    """A project holding a bundle vector's recipient key and project id (the one the
+    vector expects the opener to serve), with the vector's devices registered (their
+    public keys only), open. The caller closes it."""
     import uuid as _uuid
 
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -80,9 +81,13 @@ def vector_project(root, vector):  # type: ignore[no-untyped-def]
     p.close()
     raw = bytes.fromhex(vector["recipient_private_key"])
     key = RecipientKey(X25519PrivateKey.from_private_bytes(raw))
-    swapped = ProjectIdentity(ident.project_id, key, ident.signing, ident.store_key)
+    pid = _uuid.UUID(vector.get("expect_project_id", "5a0f3e2d-1c4b-4a69-8877-665544332211"))
+    swapped = ProjectIdentity(pid, key, ident.signing, ident.store_key)
     save_identity(root / "identity.sealed", swapped, SECRET, kdf=FAST_KDF)
     project = open_project(root, SECRET)
+    project.store.write_sync(
+        lambda c: c.execute("UPDATE meta SET value = ? WHERE key = 'project_id'", (pid.bytes,))
+    )
     for i, (device_id, pub) in enumerate(vector["devices"].items(), start=1000):
         project.store.write_sync(
             lambda c, d=device_id, k=pub, n=i: c.execute(
@@ -93,3 +98,33 @@ def vector_project(root, vector):  # type: ignore[no-untyped-def]
             )
         )
     return project
+
+
+def vector_delivery(vector, project_id):  # type: ignore[no-untyped-def]
+    """How a bundle vector reaches a server that serves ``project_id``: (the device that
+    uploads it, the bundle id it is uploaded under, the reason it must be quarantined
+    with, or None if it must open). A bundle is uploaded by the device that sealed it
+    (the vector's device A for those that do not open); a server checks the header whole
+    before it opens anything, so a header naming another project is refused as that."""
+    import base64 as _b64
+    import io as _io
+    import uuid as _uuid
+
+    from schemas.bundle import read_header
+    from schemas.errors import BundleReason
+
+    sealer = _uuid.UUID("6f1c0a52-3d4e-4b7a-9c2d-5e8f1a2b3c4d")  # the generator's DEVICE_A
+    if vector["expect"] == "success":
+        sealer = _uuid.UUID(vector["expected"]["device_id"])
+    why = BundleReason[vector["reason"]] if vector["reason"] else None
+    try:
+        header = read_header(_io.BytesIO(_b64.b64decode(vector["bundle"])))
+    except Exception:
+        bundle_id = _uuid.uuid4()  # a header too broken to name it: upload under any id
+    else:
+        bundle_id = header.bundle_id
+        if header.project_id != project_id:
+            why = BundleReason.WRONG_PROJECT
+    if "expect_bundle_id" in vector:
+        bundle_id = _uuid.UUID(vector["expect_bundle_id"])
+    return sealer, bundle_id, why

@@ -222,10 +222,5 @@ def test_no_hard_coded_admin_actor_is_left() -> None:
             if any(a.arg == "actor" for a in [*with_default, *kw]):
                 defaults.append(f"{p.relative_to(root)}:{node.name}")
     # devices.enroll/enroll_tx take actor=None for how="token" only: their overloads make
-    # it required for how="file" (the token's label acts otherwise). match_pending's
-    # default "system" stays until service.recover names it (see the issue 11 report).
-    assert defaults == [
-        "devices.py:enroll_tx",
-        "devices.py:enroll",
-        "respondents/_rebuild.py:match_pending",
-    ]
+    # it required for how="file" (the token's label acts otherwise).
+    assert defaults == ["devices.py:enroll_tx", "devices.py:enroll"]

@@ -188,7 +188,7 @@ def test_interviews_left_pending_by_a_crash_are_matched_at_start(env: Env) -> No
     env.ingest([a])
     report = env.ingest([b], match=False)  # the process dies before matching
     assert report.pending and stats(env.project)["pending"] == 1
-    done = match_pending(env.project, Matcher.for_project(env.project), now=NOW)
+    done = match_pending(env.project, Matcher.for_project(env.project), now=NOW, actor="system")
     assert done.linked == 1 and stats(env.project)["pending"] == 0
     (use,) = env.audit("key_use")
     assert use.detail == {"purpose": "match interviews left pending", "interviews": 1}
