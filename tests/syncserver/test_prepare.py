@@ -40,9 +40,7 @@ def test_a_worker_process_prepares_what_the_thread_prepares(project: Project) ->
     pool = PreparerPool(Preparer.for_project(project), _args(project), 1)
     try:
         remote = pool.prepare(blob)
-        assert [r.record_id for r in remote.valid] == [
-            r.record_id for r in inline.valid
-        ]
+        assert [r.record_id for r in remote.valid] == [r.record_id for r in inline.valid]
         for a, b in zip(remote.valid, inline.valid, strict=True):
             assert (a.plain, a.sha256, a.tokens, a.postings) == (
                 b.plain,
