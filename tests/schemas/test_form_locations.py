@@ -9,6 +9,9 @@ found here by searching the text, not by the scanner under test.
 
 from __future__ import annotations
 
+import copy
+import json
+import re
 import time
 import tomllib
 from importlib import resources
@@ -18,6 +21,8 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from xlsform_writer import Rows, write_workbook
 
 from schemas.errors import FormInvalid, Problem
@@ -320,3 +325,109 @@ def test_xlsform_warnings_have_their_sheet_and_row_too(tmp_path: Path) -> None:
         2,
         "q1",
     )
+
+
+# ---------------------------------------------------------------------- any TOML layout
+
+_SCALAR_STYLES = st.sampled_from(["basic", "literal", "multi", "multi_literal"])
+
+
+@st.composite
+def _toml_string(draw: st.DrawFn, s: str) -> str:
+    style = draw(_SCALAR_STYLES)
+    if style == "literal" and "'" not in s and "\n" not in s:
+        return f"'{s}'"
+    if style == "multi" and not s.endswith('"'):
+        return '"""' + draw(st.sampled_from(["", "\n"])) + s.replace("\\", "\\\\") + '"""'
+    if style == "multi_literal" and "'''" not in s and not s.endswith("'"):
+        return "'''" + s + "'''"
+    return json.dumps(s, ensure_ascii=False)
+
+
+@st.composite
+def _toml_value(draw: st.DrawFn, v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return draw(_toml_string(v))
+    if isinstance(v, list):
+        sep = draw(st.sampled_from([", ", ",\n  ", " ,  # a comment [x]\n  "]))
+        inner = sep.join(draw(_toml_value(x)) for x in v)
+        start, end = draw(st.sampled_from(["", "\n  "])), draw(st.sampled_from(["", ","]))
+        return "[" + start + inner + end + "\n]"
+    assert isinstance(v, dict)
+    pairs = ", ".join(f"{draw(_toml_key(k))} = {draw(_toml_value(x))}" for k, x in v.items())
+    return "{ " + pairs + " }" if pairs else "{}"
+
+
+@st.composite
+def _toml_key(draw: st.DrawFn, k: str) -> str:
+    return draw(st.sampled_from([k, f'"{k}"', f"'{k}'"]))
+
+
+@st.composite
+def _toml_doc(draw: st.DrawFn, raw: dict[str, Any]) -> str:
+    out: list[str] = []
+
+    def pairs(table: dict[str, Any], top: bool = False) -> None:
+        for k, v in table.items():
+            if k == "items" or (top and k == "choices"):
+                continue
+            eq = draw(st.sampled_from([" = ", "=", "   =  "]))
+            note = draw(st.sampled_from(["", "  # [[items]] name = 'x'"]))
+            if isinstance(v, dict) and v and draw(st.booleans()):
+                for sk, sv in v.items():  # dotted keys: label.en = "…"
+                    out.append(f"{draw(_toml_key(k))}.{draw(_toml_key(sk))}{eq}"
+                               f"{draw(_toml_value(sv))}{note}")  # fmt: skip
+            else:
+                out.append(f"{draw(_toml_key(k))}{eq}{draw(_toml_value(v))}{note}")
+            if draw(st.booleans()):
+                out.append(draw(st.sampled_from(["", "# a comment", "   "])))
+
+    def items(prefix: str, entries: list[dict[str, Any]]) -> None:
+        for it in entries:
+            spaced = f"[[ {prefix.replace('.', ' . ')} ]]"
+            out.append(draw(st.sampled_from([f"[[{prefix}]]", spaced])))
+            pairs(it)
+            items(f"{prefix}.items", it.get("items", []))
+
+    pairs(raw, top=True)
+    for name, choices in raw.get("choices", {}).items():
+        for c in choices:
+            out.append(f"[[choices.{name}]]")
+            pairs(c)
+    items("items", raw["items"])
+    return "\n".join(out) + "\n"
+
+
+SMALL = tomllib.loads(SHIPPED)
+SMALL["items"] = SMALL["items"][:4]  # the consent questions and the first group
+SMALL["items"][3]["items"] = SMALL["items"][3]["items"][:2]
+SMALL["choices"] = {k: SMALL["choices"][k] for k in ("consent_choice", "sex", "province")}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_line_is_right_whatever_the_toml_layout(data: st.DataObject) -> None:
+    raw = copy.deepcopy(SMALL)
+    targets: list[dict[str, Any]] = []
+
+    def walk(entries: list[dict[str, Any]]) -> None:
+        for it in entries:
+            targets.append(it)
+            walk(it.get("items", []))
+
+    walk(raw["items"])
+    target = data.draw(st.sampled_from(targets))
+    target["name"] = "bad name!"
+    target["wrong_key"] = 1
+    text = data.draw(_toml_doc(raw))
+    assert tomllib.loads(text) == raw  # the layout is valid TOML for the same document
+    got = {p.code: p for p in problems(text) if p.code in ("bad_name", "unknown_field")}
+    lines = text.splitlines()
+    assert got["bad_name"].item == got["unknown_field"].item == "bad name!"
+    for code, key in (("bad_name", "name"), ("unknown_field", "wrong_key")):
+        line = lines[got[code].line - 1]  # type: ignore[operator]
+        assert re.match(rf"""["']?{key}["']?\s*=""", line), (code, line)
