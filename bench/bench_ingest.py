@@ -36,7 +36,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,15 +47,12 @@ from typing import Any
 
 from _results import save
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support.syncserver_run import start_syncserver  # noqa: E402
+
 NOW = datetime.datetime.now(datetime.UTC)
 SURNAMES = "김이박최정강조윤장임한오서신권황안송전홍유고문양손배백허남심노하곽성차주우구"
 GIVEN = "영철명수남순옥희정성혁광일금은미경진호현숙향련주국용복화선민지서하윤"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _records(form: Any, rng: random.Random, pool: list[dict[str, Any]], n: int) -> list[Any]:
@@ -217,37 +213,13 @@ def http_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         )
     project.close()
 
-    port = _free_port()
-    log = (root / "server.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "syncserver.cli",
-            "run",
-            "--dir",
-            str(d),
-            "--key-file",
-            str(key_file),
-            "--port",
-            str(port),
-        ],  # fmt: skip
-        stdout=log,
-        stderr=log,
-    )
+    # port 0: the server binds a free port itself and says which (a port picked here and
+    # released could be taken before the server binds it)
+    argv = [sys.executable, "-m", "syncserver.cli", "run", "--dir", str(d)]
+    server, _, base = start_syncserver([*argv, "--key-file", str(key_file)], root / "server.log")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.05)
         ctx = mp.get_context("fork")
         ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-        base = f"http://127.0.0.1:{port}"
         procs = [
             ctx.Process(target=_client, args=(args, dev, base, 1000 + i, ready, go, results))
             for i, dev in enumerate(enrolled)
@@ -294,7 +266,7 @@ def http_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             server.wait(timeout=90)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()
+            server.wait()
 
     lat = sorted(x for g in got for x in g["latencies"])
     wall = max(g["end"] for g in got) - min(g["start"] for g in got)

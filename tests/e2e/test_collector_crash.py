@@ -34,7 +34,6 @@ import queue
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ sys.path.insert(0, str(HERE.parent / "syncserver"))
 sys.path.insert(0, str(HERE))
 
 from collector_crash_driver import digest, target, typed  # noqa: E402
+from support.syncserver_run import Started, start_syncserver  # noqa: E402
 
 from collector import keystore  # noqa: E402
 from collector import vault as vault_module  # noqa: E402
@@ -511,31 +511,11 @@ def test_sigkill_while_sealing_seals_every_record_exactly_once(
 # -- (c) syncing ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(d: Path, key: Path, port: int) -> subprocess.Popen[bytes]:
-    """`syncserver run` on 127.0.0.1:port, once it accepts connections."""
-    log = d.parent / "server.log"
+def start_server(d: Path, key: Path) -> Started:
+    """`syncserver run` on 127.0.0.1, a port it binds itself, once it serves."""
     argv = [sys.executable, "-m", "syncserver.cli", "run", "--dir", str(d)]
-    argv += ["--key-file", str(key), "--port", str(port)]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=out, cwd=REPO)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(log.read_text(errors="replace")) from None
-            time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError("the server did not start")
+    argv += ["--key-file", str(key)]
+    return start_syncserver(argv, d.parent / "server.log", cwd=REPO)
 
 
 def receipt_verifies(kit: Kit, bundle_id: uuid.UUID, sha256: bytes) -> None:
@@ -576,9 +556,8 @@ def test_sigkill_while_syncing_delivers_every_record_exactly_once(
 ) -> None:
     rng = random.Random(33)
     project, key = new_project(tmp_path)
-    port = free_port()
     home = tmp_path / "kit"
-    new_kit(home, project, f"http://127.0.0.1:{port}")
+    new_kit(home, project)  # the server's URL once it is running and has said its port
     kit = open_kit(home)
     records = finalize_interviews(kit, range(14), attachment=os.urandom(600_000))
     kit.seal(max_records=2)
@@ -586,7 +565,8 @@ def test_sigkill_while_syncing_delivers_every_record_exactly_once(
     assert len(sealed) == 7
     project.close()
 
-    server = start_server(tmp_path / "srv", key, port)
+    server, _, url = start_server(tmp_path / "srv", key)
+    kit.accept_enrollment(kit.enrollment().response, url)  # as `collector enroll --file --url`
     kills = []
     try:
         queued = set(sealed)

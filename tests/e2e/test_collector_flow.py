@@ -10,10 +10,7 @@ import json
 import os
 import random
 import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +18,8 @@ import msgspec
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
+
+from support.syncserver_run import start_syncserver  # noqa: E402
 
 from collector import keystore  # noqa: E402
 from collector.cli import main as collector  # noqa: E402
@@ -58,26 +57,11 @@ def test_collector_end_to_end(
     project = init_project(tmp_path / "srv", secret, actor="cli:tester")
     publish_form(project, FORM, now=datetime.datetime.now(datetime.UTC), actor="cli:tester")
     project.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "server.log").open("wb")
     argv = [sys.executable, "-m", "syncserver.cli", "run", "--dir", str(tmp_path / "srv")]
-    server = subprocess.Popen(
-        [*argv, "--key-file", str(key), "--port", str(port)], stdout=log, stderr=log
-    )
+    server, _, url = start_syncserver([*argv, "--key-file", str(key)], tmp_path / "server.log")
     monkeypatch.setenv("SEALSYNC_COLLECTOR_PASSPHRASE", "a synthetic kit passphrase")
     monkeypatch.setenv("SEALSYNC_INSECURE_FAST_KDF", "1")
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-                time.sleep(0.05)
 
         def run(home: Path, *args: str) -> str:
             code = collector(["--home", str(home), *args])
@@ -168,7 +152,6 @@ def test_collector_end_to_end(
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
-        log.close()
     # Neither the name nor the recording is anywhere on the server's disk in clear text:
     # the recording stays inside its sealed bundle until an administrator takes it out.
     never_on_disk(tmp_path / "srv")

@@ -7,11 +7,8 @@ import datetime
 import ipaddress
 import os
 import signal
-import socket
 import ssl
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support.syncserver_run import start_syncserver
 
 from syncserver.identity import Secret
 from syncserver.project import init_project
@@ -61,35 +59,22 @@ def test_run_serves_https_with_the_configured_certificate(tmp_path: Path) -> Non
     keyfile.write_bytes(os.urandom(32))
     init_project(tmp_path / "p", Secret(key_file=keyfile.read_bytes()), actor="cli:tester").close()
     cert, key = self_signed(tmp_path / "p")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = dict(os.environ, SEALSYNC_SERVER_TLS_CERT=cert.name, SEALSYNC_SERVER_TLS_KEY=key.name)
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
+    log = tmp_path / "server.log"
+    proc, port, base = start_syncserver(
         [sys.executable, "-m", "syncserver.cli", "run", "--dir", str(tmp_path / "p"),
-         "--key-file", str(keyfile), "--port", str(port)],
-        env=env, stdout=log, stderr=log,
+         "--key-file", str(keyfile)],
+        log, env=env,
     )  # fmt: skip
     try:
+        assert base == f"https://127.0.0.1:{port}"  # it says it serves HTTPS
         ctx = ssl.create_default_context(cafile=str(cert))
-        deadline = time.monotonic() + 20
-        body = b""
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(
-                    f"https://127.0.0.1:{port}/v1/health", context=ctx, timeout=2
-                ) as r:
-                    body = r.read()
-                break
-            except (OSError, ssl.SSLError):
-                time.sleep(0.1)
-        assert body == b'{"status":"ok"}'
+        with urllib.request.urlopen(f"{base}/v1/health", context=ctx, timeout=10) as r:
+            assert r.read() == b'{"status":"ok"}'
         # plain HTTP is not served on that port
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=2)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
-        log.close()
-    assert f"on https://127.0.0.1:{port}" in (tmp_path / "server.log").read_text()
+    assert f"on https://127.0.0.1:{port}" in log.read_text()

@@ -10,7 +10,6 @@ import io
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
 
 from server_helpers import NOW, device_request, make_record, seal_for  # noqa: E402
+from support.syncserver_run import start_syncserver  # noqa: E402
 
 from schemas.bundle import read_header  # noqa: E402
 from schemas.forms import shipped_form  # noqa: E402
@@ -46,12 +46,6 @@ from syncserver.project import init_project, open_project  # noqa: E402
 
 FORM = shipped_form("escapee-interview")
 FAULTY_RUN = Path(__file__).resolve().parent / "faulty_run.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -145,10 +139,13 @@ def devices_enroll(project, req) -> uuid.UUID:  # type: ignore[no-untyped-def]
 
 class Server:
     """``syncserver run`` under ``faulty_run.py`` in its own process group (the server
-    and its ingest workers), on a fixed port so that it can be restarted in place."""
+    and its ingest workers). Its first start binds port 0 and reports the port it got;
+    every restart binds that port again, so that it is restarted in place: the devices
+    keep the URL, as they would after a real crash."""
 
-    def __init__(self, kit: Kit, port: int, env: dict[str, str] | None = None) -> None:
-        self.kit, self.port = kit, port
+    def __init__(self, kit: Kit, env: dict[str, str] | None = None) -> None:
+        self.kit = kit
+        self.port = 0  # until the first start reports the port it bound
         self.control = kit.root.parent / "faults"
         self.control.mkdir(exist_ok=True)
         self.log = kit.root.parent / "server.log"
@@ -157,6 +154,7 @@ class Server:
 
     @property
     def base(self) -> str:
+        assert self.port, "the server has not been started yet: its port is not known"
         return f"http://127.0.0.1:{self.port}"
 
     def fault(self, name: str, value: str | None) -> None:
@@ -169,25 +167,19 @@ class Server:
             tmp.write_text(value)
             os.replace(tmp, path)  # the server never reads half a file
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and return once it serves (its serving line is read, with a
+        deadline). The first start binds port 0 and keeps the port the server reports.
+        A restart binds that port again: nothing of ours held it in between, only the
+        server that was killed or stopped (its process group is reaped before a
+        restart), so another process could take it in that moment; then the restart
+        fails with the server's "already in use" in the error, never silently."""
         argv = [sys.executable, str(FAULTY_RUN), "run", "--dir", str(self.kit.root)]
-        argv += ["--key-file", str(self.kit.key_file), "--port", str(self.port)]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                argv, stdout=out, stderr=out, env=self.env, start_new_session=True
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    self.kill()
-                    raise RuntimeError("server exited at start-up; see server.log") from None
-                time.sleep(0.02)
-        self.kill()
-        raise RuntimeError("server did not start in time")
+        argv += ["--key-file", str(self.kit.key_file)]
+        started = start_syncserver(
+            argv, self.log, port=self.port, timeout=timeout, env=self.env, start_new_session=True
+        )
+        self.proc, self.port = started.proc, started.port
 
     @property
     def running(self) -> bool:

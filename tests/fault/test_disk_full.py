@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import msgspec
 import pytest
-from fault_server import Bundle, Kit, Retry, Server, Uploader, check_store, free_port
+from fault_server import Bundle, Kit, Retry, Server, Uploader, check_store
 
 from schemas.wire import UploadCreate
 from syncserver.audit_verify import verify_log
@@ -62,7 +62,7 @@ def nothing_of(kit: Kit, b: Bundle) -> None:
 
 def with_server(tmp_path: Path, body: Callable[[Kit, Server, Uploader], Awaitable[None]]) -> Kit:
     kit = Kit.create(tmp_path, devices=1, bundles_per_device=3, records=4, seed=61)
-    server = Server(kit, free_port(), env=SERVER_ENV)
+    server = Server(kit, env=SERVER_ENV)
     server.start()
 
     async def run() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from fault_server import Kit, Server, Uploader, free_port
+from fault_server import Kit, Server, Uploader
 
 TIMEOUT_S = 2
 SERVER_ENV = {
@@ -91,7 +91,7 @@ async def attack(
 @pytest.mark.slow
 def test_hostile_clients_do_not_hold_the_server(tmp_path: Path) -> None:
     kit = Kit.create(tmp_path, devices=1, bundles_per_device=3, records=4, seed=7)
-    server = Server(kit, free_port(), env=SERVER_ENV)
+    server = Server(kit, env=SERVER_ENV)
     server.start()
     rng = random.Random(66)
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from admin_cli_helpers import ROOT, SHIPPED, Admin, make_admin, now, valid_answers
+from support.syncserver_run import read_until
 
 from syncserver.auditlog import AuditLog
 from syncserver.cli import main
@@ -78,21 +77,6 @@ def test_run_on_an_address_not_of_this_machine_is_one_message(admin: Admin) -> N
         "syncserver: 192.0.2.1 is not an address of this machine\n"
         "hint: choose --host 127.0.0.1, or an address this machine has\n"
     )
-
-
-def read_until(fd: int, end: bytes, timeout: float) -> bytes:
-    """What the process writes on ``fd`` up to ``end`` (or EOF, or ``timeout`` seconds)."""
-    out = b""
-    deadline = time.monotonic() + timeout
-    while not out.endswith(end):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        out += chunk
-    return out
 
 
 def workers_of(pid: int) -> list[int]:
