@@ -22,13 +22,12 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from schemas.wire import ENROLL_TOKEN_PREFIX
+
 from .errors import CollectorError
 
 __all__ = ["Failure", "explain", "looks_like_token", "server_url"]
 
-#: Enrollment tokens start with this (syncserver.devices.TOKEN_PREFIX): one pasted where
-#: the URL goes must not be echoed in an error message.
-_TOKEN_PREFIX = "sst1_"
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-\[\]:]+(/[^\s?#]*)?")
 #: What OpenSSL says when the other end answered a TLS hello in plain HTTP.
 _NOT_TLS = ("WRONG_VERSION_NUMBER", "wrong version number", "record layer failure",
@@ -40,7 +39,7 @@ _LOCAL_TEST_SERVER = (
 
 def looks_like_token(text: str) -> bool:
     """Whether ``text`` is (probably) an enrollment token rather than an address."""
-    return text.strip().startswith(_TOKEN_PREFIX)
+    return text.strip().startswith(ENROLL_TOKEN_PREFIX)  # one pasted where the URL goes
 
 
 def server_url(text: str) -> str:

@@ -24,7 +24,12 @@ from typing import Literal, overload
 from schemas import certs
 from schemas.ids import new_id
 from schemas.text import valid_label
-from schemas.wire import EnrollmentRequest, EnrollmentResponse, verify_request
+from schemas.wire import (
+    ENROLL_TOKEN_PREFIX,
+    EnrollmentRequest,
+    EnrollmentResponse,
+    verify_request,
+)
 
 from .audit import AuditEntry, append, token_digest
 from .errors import DeviceError, DeviceUnknown, TokenInvalid
@@ -39,7 +44,6 @@ __all__ = [
     "revoke",
 ]
 
-TOKEN_PREFIX = "sst1_"
 LABEL_HINT = (
     "a label is 1 to 64 characters, without control or format characters and without a "
     "space at either end; it names what the token is for, never a person"
@@ -77,7 +81,7 @@ def create_token(project: Project, label: str, *, actor: str, now: datetime.date
             "that label cannot be used for an enrollment token",
             hint=LABEL_HINT,
         )
-    token = TOKEN_PREFIX + secrets.token_urlsafe(24)
+    token = ENROLL_TOKEN_PREFIX + secrets.token_urlsafe(24)
     expires = now + datetime.timedelta(hours=project.config.devices.token_hours)
     stored = _token_hash(token)
 

@@ -11,6 +11,7 @@ from ._auth import (
 )
 from ._enroll import (
     ENROLL_LABEL,
+    ENROLL_TOKEN_PREFIX,
     EnrollmentRequest,
     EnrollmentResponse,
     sign_request,
@@ -31,6 +32,7 @@ from ._upload import UploadCreate, UploadState
 
 __all__ = [
     "ENROLL_LABEL",
+    "ENROLL_TOKEN_PREFIX",
     "FORMSET_LABEL",
     "FormSet",
     "PublishedFormDoc",

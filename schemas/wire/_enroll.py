@@ -20,6 +20,7 @@ from ..text import Label, exact
 
 __all__ = [
     "ENROLL_LABEL",
+    "ENROLL_TOKEN_PREFIX",
     "EnrollmentRequest",
     "EnrollmentResponse",
     "sign_request",
@@ -27,6 +28,10 @@ __all__ = [
 ]
 
 ENROLL_LABEL = b"sealsync/v1 enrollment request\x00"
+#: Every one-time enrollment token starts with this (api-v1.md §7): the server makes them
+#: so, and the field kit knows one by it (a token pasted where the URL goes is never
+#: echoed in an error message). One definition, so that both ends agree.
+ENROLL_TOKEN_PREFIX = "sst1_"
 _KEY = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 _LABEL = Label  # schemas/text.py: 1-64 printable characters, no control character
 
