@@ -300,3 +300,32 @@ def test_shown_escapes_what_a_terminal_would_obey() -> None:
     assert text.shown("kit\x1b[2J\u202e7\n\U000e0041") == "kit\\x1b[2J\\u202e7\\x0a\\U000e0041"
     assert text.shown("단말기 1") == "단말기 1"
     assert text.shown("x" * 10, limit=5) == "xxxx…"
+
+
+# ---------------------------------------------------------------------------- ids
+
+CANONICAL = "01890a5d-ac96-774b-bcce-b302099a8057"
+#: Spellings uuid.UUID() takes, each for some id: braces, a URN, hyphens left out or moved,
+#: a space, an underscore, a final newline (after 31 digits).
+OTHER_SPELLINGS = [
+    "{" + CANONICAL + "}",
+    "urn:uuid:" + CANONICAL,
+    CANONICAL.replace("-", ""),
+    CANONICAL[:9] + "-" + CANONICAL[9:].replace("-", "", 1),
+    " " + CANONICAL.replace("-", "")[1:],
+    "0189_a5d-ac96-774b-bcce-b302099a8057",
+    CANONICAL.replace("-", "")[1:] + "\n",
+]
+
+
+def test_an_id_read_from_text_has_exactly_one_spelling() -> None:
+    parse_id = importlib.import_module("schemas.ids").parse_id
+    u = uuid.UUID(CANONICAL)
+    assert parse_id(CANONICAL) == parse_id(CANONICAL.upper()) == u
+    for text in OTHER_SPELLINGS:
+        uuid.UUID(text)  # the standard library takes each of them
+        with pytest.raises(ValueError, match="not an id in the form"):
+            parse_id(text)
+    for text in (CANONICAL + "\n", CANONICAL[:-1] + "\u0663", "", "x" * 36):
+        with pytest.raises(ValueError, match="not an id in the form"):
+            parse_id(text)
