@@ -7,10 +7,11 @@ Builds a project in a temporary directory with a form published, and inserts
 ``--records`` current records straight into the store, encoded exactly as ingest stores
 them (plain answers as msgpack, sensitive answers sealed with the store key). The answers
 are drawn from a pool of ``--pool`` synthetic responses (half of them with detentions),
-each record with its own id. Then each export runs in a fresh child process, which
-reports the wall time of :func:`syncserver.export.export_form` and its peak RSS, read
-from ``VmHWM`` in /proc/self/status (``ru_maxrss`` would report the parent's high-water
-mark, which survives ``exec``). The store file is in the page cache (just written): the
+each record with its own id. Then each export runs in a fresh child process, into a
+directory of its own (an export never overwrites an earlier one), which reports the wall
+time of :func:`syncserver.export.export_form` and its peak RSS, read from ``VmHWM`` in
+/proc/self/status (``ru_maxrss`` would report the parent's high-water mark, which
+survives ``exec``). The store file is in the page cache (just written): the
 figures are for a warm cache.
 
 The form: DESIGN.md's target is for a 100-question survey, and the shipped
@@ -222,7 +223,11 @@ def child(root: Path, form_id: str, fmt: str, sensitive: bool) -> None:
     """Run one export in this (fresh) process and print its figures as JSON."""
     project = open_project(root, SECRET)
     try:
-        out = root / f"export-{fmt}-{'sensitive' if sensitive else 'redacted'}"
+        # A directory of its own for every export: an export refuses one that already
+        # holds the files it would write (it never overwrites an earlier export), and
+        # replacing them would be timed too.
+        what = f"export-{fmt}-{'sensitive' if sensitive else 'redacted'}-"
+        out = Path(tempfile.mkdtemp(prefix=what, dir=root))
         rss_before = status_mb("VmRSS")
         t0 = time.perf_counter()
         report = export_form(
