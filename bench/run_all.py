@@ -33,6 +33,7 @@ HEARTBEAT_S = 30.0
 PLAN: list[tuple[str, str, list[str], list[str]]] = [
     ("bundle", "bench/bench_bundle.py", [], ["--records", "2000", "--attachment-mb", "20"]),
     ("tlog", "bench/bench_tlog.py", [], ["--entries", "100000", "--proofs", "100"]),
+    ("startup", "bench/bench_startup.py", [], ["--entries", "100000"]),
     (
         "export",
         "bench/bench_export.py",

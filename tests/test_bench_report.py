@@ -62,6 +62,16 @@ FIGURES: dict[str, dict[str, Any]] = {
             "verify_peak_rss_mb": 53.3,
         },
     },
+    "startup": {  # no DESIGN.md target: measured figures only
+        "entries": 1_001_211,
+        "covered_by_last_checkpoint": 1_000_211,
+        "store_mb": 181.9,
+        "build_s": 47.3,
+        "check_s": 2.41,
+        "check_entries_per_s": 415_440,
+        "peak_rss_before_check_mb": 71.2,
+        "peak_rss_mb": 74.8,
+    },
     "match": {
         "seed": 3,
         "store_interviews": 100_000,
@@ -129,6 +139,10 @@ def test_every_figure_appears(tmp_path: Path) -> None:
             assert report.fmt(value) in page, f"{name}: {path} = {value!r} not on the page"
     assert "Synthetic CPU 9000, 2 cores, 7.5 GiB memory, Python 3.11.7" in page
     assert "`brand_new_figure`" in page  # unknown keys are listed, not dropped
+    # a benchmark without a target: its figures, and no row among the targets
+    assert "1,001,211 entries, 1,000,211 covered by the last checkpoint, 1,000 after it" in page
+    glance = page.split("## Targets at a glance", 1)[1].split("\n## ", 1)[0]
+    assert "Start-up" not in glance
 
 
 def test_missed_target_shows_its_gap(tmp_path: Path) -> None:
