@@ -1,7 +1,8 @@
 """What the field kit says when it cannot talk to a server.
 
 Two things, in one place: :func:`server_url` checks a server address before anything is
-sent (it must start with ``http://`` or ``https://``), and :func:`explain` turns what
+sent (it must start with ``https://``, or ``http://`` for a server on this machine: a
+token and the server's keys must not cross a network in clear), and :func:`explain` turns what
 aiohttp and the socket layer raise into a :class:`Failure`: a sentence saying what
 happened, a hint saying what to do, a short reason for retry messages, and whether
 trying again later can help. Enrollment (:mod:`collector.kit`) and uploads
@@ -14,6 +15,7 @@ the operating system's reason.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import ssl
@@ -78,9 +80,26 @@ def server_url(text: str) -> str:
             "the server URL must not have a query (?…) or fragment (#…)",
             hint="give only http(s)://HOST:PORT and the path the administrator gave, if any",
         )
+    if parts.scheme.lower() == "http" and not _loopback(parts.hostname):
+        raise CollectorError(
+            f"plain http:// to {parts.hostname} would carry the enrollment token and the"
+            " server's keys across the network unprotected",
+            hint=f"use https://{parts.netloc} (the administrator sets TLS in sealsync.toml);"
+            " plain http:// is only for a server on this laptop (http://127.0.0.1:PORT)",
+        )
     return urllib.parse.urlunsplit(
         (parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", "")
     )
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (a loopback address, or ``localhost``)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

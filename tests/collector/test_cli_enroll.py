@@ -189,3 +189,33 @@ def test_no_token_or_a_bad_token_file_is_one_clear_message(
         "collector: the enrollment token is empty or malformed\n"
         "hint: it is one line, as the administrator gave it (`syncserver devices token`)\n"
     )
+
+
+@pytest.mark.parametrize("host", ["192.0.2.7", "sync.example.org", "[2001:db8::7]"])
+def test_plain_http_to_another_machine_is_refused_before_anything_is_sent(
+    host: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The token and the server's keys (taken on first use) must not cross a network in
+    clear: http:// is for a server on this laptop only. Nothing is sent: the hosts here
+    are documentation addresses that nothing answers."""
+    kit_env(monkeypatch)
+    monkeypatch.setenv(TOKEN_ENV, "sst1_synthetic-token-never-valid")
+    new_kit(tmp_path / "kit")
+    err, _ = refused(tmp_path / "kit", capsys, f"http://{host}:8443")
+    name = host.strip("[]")
+    assert err == (
+        f"collector: plain http:// to {name} would carry the enrollment token and the"
+        " server's keys across the network unprotected\n"
+        f"hint: use https://{host}:8443 (the administrator sets TLS in sealsync.toml); plain"
+        " http:// is only for a server on this laptop (http://127.0.0.1:PORT)\n"
+    )
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"])
+def test_plain_http_to_this_machine_is_allowed(url: str) -> None:
+    from collector._net import server_url
+
+    assert server_url(url) == url
