@@ -64,6 +64,7 @@ def test_public_names() -> None:
         [
             "ANSWER_TYPES",
             "IDENTITY_ROLES",
+            "MAX_PROBLEMS",
             "Choice",
             "ImportResult",
             "Constraint",
