@@ -329,3 +329,16 @@ def test_an_id_read_from_text_has_exactly_one_spelling() -> None:
     for text in (CANONICAL + "\n", CANONICAL[:-1] + "\u0663", "", "x" * 36):
         with pytest.raises(ValueError, match="not an id in the form"):
             parse_id(text)
+
+
+def test_public_names_of_schemas_text() -> None:
+    text = _text()
+    assert sorted(text.__all__) == sorted(
+        ["ATTACHMENT_NAME", "AttachmentName", "CHOICE_VALUE", "END", "FORM_ID", "FormId",
+         "ITEM_NAME", "LABEL_PATTERN", "LANG", "Label", "Lang", "MEDIA_TYPE", "MediaType",
+         "PROPERTY", "SHA256_HEX", "exact", "shown", "text_problem", "valid", "valid_label"]
+    )  # fmt: skip
+    assert all(hasattr(text, name) for name in text.__all__)
+    assert text.valid(text.FORM_ID, "escapee-interview")
+    assert not text.valid(text.FORM_ID, "escapee-interview\n")
+    assert not text.valid(text.FORM_ID, None)
