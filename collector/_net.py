@@ -23,12 +23,14 @@ import urllib.parse
 from dataclasses import dataclass
 
 import aiohttp
+import msgspec
 
-from schemas.wire import ENROLL_TOKEN_PREFIX
+from schemas.text import shown
+from schemas.wire import ENROLL_TOKEN_PREFIX, ErrorBody
 
 from .errors import CollectorError
 
-__all__ = ["Failure", "explain", "looks_like_token", "server_url"]
+__all__ = ["Failure", "explain", "looks_like_token", "server_error", "server_url"]
 
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-\[\]:]+(/[^\s?#]*)?")
 #: What OpenSSL says when the other end answered a TLS hello in plain HTTP.
@@ -214,3 +216,19 @@ def explain(error: BaseException, url: str, *, stalled: bool = False) -> Failure
             True,
         )
     raise TypeError(f"not a connection failure: {type(error).__name__}")  # pragma: no cover
+
+
+#: The most of a server's error message or hint the kit prints.
+_SAID = 300
+
+
+def server_error(raw: bytes) -> tuple[str, str | None] | None:
+    """The message and hint of a server's error body (api-v1.md §2), made safe to print
+    (control characters escaped, cut to a few hundred characters: a server, or someone in
+    its place, chooses them), or None if ``raw`` is not one."""
+    try:
+        detail = msgspec.json.decode(raw, type=ErrorBody).error
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    hint = None if detail.hint is None else shown(detail.hint, _SAID)
+    return shown(detail.message, _SAID), hint

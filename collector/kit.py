@@ -44,6 +44,7 @@ from schemas.bundle import Attachment, DeviceKey, RecipientPublicKey, SealedBund
 from schemas.errors import CertificateInvalid, SchemaError, TlogError
 from schemas.ids import new_id
 from schemas.survey import Form
+from schemas.text import shown, valid_label
 from schemas.tlog import verify_checkpoint, verify_consistency
 from schemas.wire import (
     EnrollmentRequest,
@@ -56,7 +57,7 @@ from schemas.wire import (
 )
 
 from . import _ids
-from ._net import explain, server_url
+from ._net import explain, server_error, server_url
 from .errors import CollectorError, ObjectCorrupt
 from .sync import Pins, Retry, ServerUnavailable, SyncClient, SyncError
 
@@ -252,6 +253,12 @@ class Kit:
     # -- enrollment --------------------------------------------------------------------
 
     def enrollment_request(self, label: str, token: str = "") -> EnrollmentRequest:
+        if not valid_label(label):
+            raise KitError(
+                f"{shown(label, 70)!r} cannot be a device label",
+                hint="give --label 1 to 64 characters, with no control character and no space"
+                " at either end: a name for this laptop, never a person's",
+            )
         pub = self.device_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return sign_request(
             EnrollmentRequest(public_key=pub, label=label, token=token), self.device_key
@@ -297,10 +304,10 @@ class Kit:
                 hint=f"{failure.hint} (nothing was changed on this kit)",
             ) from None
         if status != 201:
-            try:
-                err = msgspec.json.decode(raw)["error"]
-                message, hint = f"enrollment refused: {err['message']}", err.get("hint")
-            except (msgspec.DecodeError, KeyError, TypeError):
+            said = server_error(raw)
+            if said is not None:
+                message, hint = f"enrollment refused: {said[0]}", said[1]
+            else:
                 message, hint = f"enrollment refused (HTTP {status})", None
                 if status in (404, 405):
                     message = f"the server at {url} does not take enrollments (HTTP {status})"

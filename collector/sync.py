@@ -36,7 +36,7 @@ from schemas.wire import (
     verify_receipt,
 )
 
-from ._net import Failure, explain
+from ._net import Failure, explain, server_error
 from .errors import SyncFailed
 
 __all__ = [
@@ -272,9 +272,8 @@ def _busy(status: int, raw: bytes, url: str) -> Failure:
 
 
 def _message(raw: bytes, status: int) -> str:
-    try:
-        err = msgspec.json.decode(raw)["error"]
-        hint = f" ({err['hint']})" if err.get("hint") else ""
-        return f"server answered {status}: {err['message']}{hint}"
-    except (msgspec.DecodeError, KeyError, TypeError):
+    said = server_error(raw)
+    if said is None:
         return f"server answered {status}"
+    message, hint = said
+    return f"server answered {status}: {message}" + (f" ({hint})" if hint else "")

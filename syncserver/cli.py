@@ -27,6 +27,7 @@ import msgspec
 
 from schemas import __version__, certs
 from schemas.errors import FormInvalid, SchemaError
+from schemas.ids import parse_id
 from schemas.survey import Form, import_xlsform, load_form
 from schemas.wire import EnrollmentRequest
 
@@ -277,7 +278,7 @@ def _devices_tokens(args: argparse.Namespace) -> int:
 
 def _devices_revoke(args: argparse.Namespace) -> int:
     try:
-        device_id = uuid.UUID(args.device_id)
+        device_id = parse_id(args.device_id)
     except ValueError:
         raise SyncServerError(
             "not a device id", hint="copy it from `syncserver devices list`"
@@ -348,7 +349,7 @@ def _forms_list(args: argparse.Namespace) -> int:
 
 def _uuid(text: str, what: str) -> uuid.UUID:
     try:
-        return uuid.UUID(text)
+        return parse_id(text)
     except ValueError:
         raise SyncServerError(f"not a {what} id: {text!r}") from None
 

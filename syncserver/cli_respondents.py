@@ -14,11 +14,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import re
 import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from schemas.ids import parse_id
 
 from . import respondents as rs
 from .cli import cli_actor
@@ -36,7 +39,7 @@ def _now() -> datetime.datetime:
 
 def _id(text: str) -> uuid.UUID:
     try:
-        return uuid.UUID(text)
+        return parse_id(text)
     except ValueError:
         raise SyncServerError(
             f"not an interview or respondent id: {text!r}",
@@ -104,7 +107,7 @@ def _candidates(args: argparse.Namespace, opened: Opened) -> int:
 
 def _show(args: argparse.Namespace, opened: Opened) -> int:
     with opened(args) as project:
-        if args.id.isdigit():
+        if re.fullmatch("[0-9]{1,18}", args.id):
             c = rs.get_candidate(project, int(args.id))
             sides = [rs.respondent(project, c.a), rs.respondent(project, c.b)]
             print(f"review item {c.id}: {c.state}, score {_score(c.score).strip()}, "

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import msgspec
 from aiohttp import web
 
+from schemas.ids import parse_id
+
 from ..audit import decode_entry
 from ..errors import BadRequest, NotFound
 from ..review import list_quarantine, record_history, set_review
@@ -36,7 +38,7 @@ async def _who(request: web.Request, need: Role) -> tuple[str, str]:
 
 def _record_id(request: web.Request) -> uuid.UUID:
     try:
-        return uuid.UUID(request.match_info["record_id"])
+        return parse_id(request.match_info["record_id"])
     except ValueError:
         raise NotFound("no such record") from None
 

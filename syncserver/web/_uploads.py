@@ -15,6 +15,7 @@ import uuid
 
 from aiohttp import web
 
+from schemas.ids import parse_id
 from schemas.wire import UploadCreate, UploadState
 
 from ..errors import BadRequest, NotFound, RateLimited, TooLarge, UploadConflict
@@ -27,7 +28,7 @@ routes = web.RouteTableDef()
 
 def _bundle_id(request: web.Request) -> uuid.UUID:
     try:
-        return uuid.UUID(request.match_info["bundle_id"])
+        return parse_id(request.match_info["bundle_id"])
     except ValueError:
         raise NotFound("no such upload") from None
 

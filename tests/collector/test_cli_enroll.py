@@ -11,6 +11,7 @@ import getpass
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 from kit_cli_helpers import ServedProject, closed_port, kit_env, kit_objects, new_kit
 
@@ -219,3 +220,31 @@ def test_plain_http_to_this_machine_is_allowed(url: str) -> None:
     from collector._net import server_url
 
     assert server_url(url) == url
+
+
+@pytest.mark.parametrize("label", ["kit\n7", "kit\u202e7", " kit", "k" * 65, ""])
+def test_a_device_label_that_is_not_exact_is_refused_before_anything_is_sent(
+    label: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kit_env(monkeypatch)
+    new_kit(tmp_path / "kit")
+    err, _ = refused(tmp_path / "kit", capsys, "--request", str(tmp_path / "req"), "--label", label)
+    assert "cannot be a device label" in err and "\n7" not in err and "\u202e" not in err
+    assert not (tmp_path / "req").exists()
+
+
+def test_a_servers_error_message_is_printed_escaped_and_cut() -> None:
+    from collector._net import server_error
+
+    body = msgspec.json.encode(
+        {"error": {"code": "x", "message": "no\x1b[2Jway" + "y" * 1000, "hint": "a\u202eb"}}
+    )
+    said = server_error(body)
+    assert said is not None
+    message, hint = said
+    assert message.startswith("no\\x1b[2Jway") and len(message) <= 320
+    assert hint == "a\\u202eb"
+    assert server_error(b"<html>") is None
