@@ -33,9 +33,7 @@ def test_forms_check_lists_every_problem_and_a_hint(
     err = capsys.readouterr().err
     assert "has 3 problems" in err
     assert "$.id (line 1):" in err and "$.version (line 2):" in err
-    assert (
-        "$.items[0].relevant (item 'a', line 10): refers to 'ghost', which does not exist" in err
-    )
+    assert "$.items[0].relevant (item 'a', line 10): refers to 'ghost', which does not exist" in err
     assert "hint: fix every problem" in err
 
 
