@@ -48,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "adversarial"))
+sys.path.insert(0, str(ROOT / "tests"))  # support/, which the harness imports
 sys.path.insert(0, str(ROOT))
 
 import warnings  # noqa: E402

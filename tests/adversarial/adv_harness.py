@@ -11,14 +11,12 @@ project's key and device registry, then validate each record with the published 
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import hashlib
 import http.client
 import io
 import json
 import random
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +28,7 @@ from typing import Any
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from support.thread_server import ThreadServer
 
 from schemas.bundle import DeviceKey, open_bundle, read_header, seal_bundle
 from schemas.errors import BundleInvalid
@@ -140,12 +139,7 @@ class LiveServer:
         publish_form(self.project, FORM, now=T0, actor="cli:tester")
         self.kit_id, self.kit_key = self._enroll("kit")
         self.courier_id, self.courier_key = self._enroll("courier")
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._error: BaseException | None = None
-        self.port = 0
-        self._thread = threading.Thread(target=self._run, name="live-server", daemon=True)
+        self._server = ThreadServer(self._app)
 
     def _enroll(self, label: str) -> tuple[uuid.UUID, Ed25519PrivateKey]:
         key = Ed25519PrivateKey.generate()
@@ -160,46 +154,24 @@ class LiveServer:
         )
         return uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"]), key
 
-    def _run(self) -> None:
-        from aiohttp import web
-
+    def _app(self) -> Any:
         from syncserver.web import create_app
 
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            runner = web.AppRunner(create_app(self.project))
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = runner.addresses[0][1]
-            self._ready.set()
-            try:
-                await self._stop.wait()
-            finally:
-                await runner.cleanup()
+        return create_app(self.project)
 
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(main())
-        except BaseException as e:  # noqa: BLE001 - reported to the test thread
-            self._error = e
-            self._ready.set()
-        finally:
-            self._loop.close()
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     def __enter__(self) -> LiveServer:
-        self._thread.start()
-        assert self._ready.wait(60), "server did not start"
-        if self._error is not None:
-            raise self._error
+        self._server.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-        self.project.close()
-        assert self._error is None, self._error
+        try:
+            self._server.__exit__(*exc)
+        finally:
+            self.project.close()
 
     @property
     def base(self) -> str:

@@ -7,13 +7,11 @@ a kit enrolled with it offline; a port with nothing behind it. Everything is syn
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import inspect
 import random
 import socket
 import sys
-import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
 from server_helpers import FAST_KDF, SECRET  # noqa: E402
+from support.thread_server import ThreadServer  # noqa: E402
 
 from collector import keystore  # noqa: E402
 from collector.kit import Kit  # noqa: E402
@@ -94,61 +93,6 @@ def closed_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
-
-
-class ThreadServer:
-    """An aiohttp application served on 127.0.0.1 (port 0) from a thread of its own, so
-    that `collector` can run in the test's thread with its own event loop."""
-
-    def __init__(self, app: Callable[[], Any]) -> None:
-        self._app = app
-        self.port = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="thread-server", daemon=True)
-
-    def _run(self) -> None:
-        from aiohttp import web
-
-        async def serve() -> None:
-            self._stop = asyncio.Event()
-            runner = web.AppRunner(self._app())
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            self.port = runner.addresses[0][1]
-            self._ready.set()
-            try:
-                await self._stop.wait()
-            finally:
-                await runner.cleanup()
-
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(serve())
-        except BaseException as e:  # noqa: BLE001 - handed to the test thread
-            self._error = e
-            self._ready.set()
-        finally:
-            self._loop.close()
-
-    def __enter__(self) -> ThreadServer:
-        self._thread.start()
-        assert self._ready.wait(60), "server did not start"
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-        assert self._error is None, self._error
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 class ServedProject(ThreadServer):
