@@ -26,36 +26,18 @@ import time
 from pathlib import Path
 
 from _results import save
+from bench_tlog import append_synthetic
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from schemas.wire import EnrollmentRequest, sign_request
 from syncserver import devices, tokens
-from syncserver.audit import AuditEntry, append
 from syncserver.auditlog import AuditLog, check_before_serving
 from syncserver.identity import KdfParams, Secret
 from syncserver.project import init_project
 
-KINDS = ["upload", "accept", "reject", "quarantine", "review", "export"]
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 ACTOR = "cli:bench"
-
-
-def _entries(project, start: int, end: int) -> None:  # type: ignore[no-untyped-def]
-    def tx(conn):  # type: ignore[no-untyped-def]
-        for i in range(start, end):
-            append(
-                conn,
-                AuditEntry(
-                    kind=KINDS[i % len(KINDS)],  # type: ignore[arg-type]
-                    at_ms=1_767_225_600_000 + i * 37,
-                    actor=f"device:0190f2a4-6b1e-7c3d-8e5f-{i % 4096:012x}",
-                    subject=f"bundle:{i:08d}",
-                    detail={"records": i % 50 + 1, "bytes": i * 13 % 100_000},
-                ),
-            )
-
-    project.store.write_sync(tx)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             log = AuditLog(project)
             build = time.perf_counter()
             for s in range(0, n, batch):
-                _entries(project, s, min(n, s + batch))
+                append_synthetic(project, s, min(n, s + batch))
                 if min(n, s + batch) // every > s // every:
                     log.checkpoint()
             size, _, _ = log.checkpoint()
-            _entries(project, n, n + 1000)  # a tail after the last checkpoint
+            append_synthetic(project, n, n + 1000)  # a tail after the last checkpoint
             build_s = time.perf_counter() - build
             db_mb = sum(f.stat().st_size for f in (Path(tmp) / "proj").glob("store.db*")) / 2**20
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -47,6 +47,27 @@ ORIGIN = "sealsync/0b5e3c1a-8f2d-4e6b-9a7c-3d1f5e2b8c4a"
 KINDS = ["upload", "accept", "reject", "quarantine", "review", "export"]
 
 
+def append_synthetic(project, start: int, end: int) -> None:  # type: ignore[no-untyped-def]
+    """Entries ``start``..``end - 1`` of the synthetic log, appended in one transaction
+    with the writer's own :func:`~syncserver.audit.append` (ids and counts only)."""
+    from syncserver.audit import AuditEntry, append
+
+    def tx(conn):  # type: ignore[no-untyped-def]
+        for i in range(start, end):
+            append(
+                conn,
+                AuditEntry(
+                    kind=KINDS[i % len(KINDS)],  # type: ignore[arg-type]
+                    at_ms=1_767_225_600_000 + i * 37,
+                    actor=f"device:0190f2a4-6b1e-7c3d-8e5f-{i % 4096:012x}",
+                    subject=f"bundle:{i:08d}",
+                    detail={"records": i % 50 + 1, "bytes": i * 13 % 100_000},
+                ),
+            )
+
+    project.store.write_sync(tx)
+
+
 def make_entries(n: int) -> list[bytes]:
     enc = msgspec.msgpack.Encoder()
     return [
@@ -112,7 +133,6 @@ sys.exit(code)
 
 def store_verify(n: int) -> dict[str, float | int | str]:
     """``n`` entries appended to a real project's store, then ``syncserver audit verify``."""
-    from syncserver.audit import AuditEntry, append
     from syncserver.auditlog import AuditLog
     from syncserver.identity import KdfParams, Secret
     from syncserver.project import init_project
@@ -129,21 +149,7 @@ def store_verify(n: int) -> dict[str, float | int | str]:
         log = AuditLog(project)
         start = time.perf_counter()
         for s in range(0, n, batch):
-
-            def tx(conn, s=s):  # type: ignore[no-untyped-def]
-                for i in range(s, min(n, s + batch)):
-                    append(
-                        conn,
-                        AuditEntry(
-                            kind=KINDS[i % len(KINDS)],  # type: ignore[arg-type]
-                            at_ms=1_767_225_600_000 + i * 37,
-                            actor=f"device:0190f2a4-6b1e-7c3d-8e5f-{i % 4096:012x}",
-                            subject=f"bundle:{i:08d}",
-                            detail={"records": i % 50 + 1, "bytes": i * 13 % 100_000},
-                        ),
-                    )
-
-            project.store.write_sync(tx)
+            append_synthetic(project, s, min(n, s + batch))
             if min(n, s + batch) // every > s // every:
                 log.checkpoint()
         append_s = time.perf_counter() - start
