@@ -322,13 +322,13 @@ class Agent:
         try:
             while (why := self._ended()) is None:
                 wait = min(POLL_SECONDS, max(0.01, self._expires_at - self._clock()))
-                self._listener.settimeout(wait)
                 try:
+                    self._listener.settimeout(wait)
                     conn, _ = self._listener.accept()
                 except TimeoutError:
                     continue
-                except OSError:
-                    return "the socket failed"
+                except OSError:  # closed by close() from another thread, or broken
+                    return "locked" if self._closed else "the socket failed"
                 with conn:
                     why = self._answer(conn)
                 if why is not None:
