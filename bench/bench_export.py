@@ -9,7 +9,7 @@ them (plain answers as msgpack, sensitive answers sealed with the store key). Th
 are drawn from a pool of ``--pool`` synthetic responses (half of them with detentions),
 each record with its own id. Then each export runs in a fresh child process, into a
 directory of its own (an export never overwrites an earlier one), which reports the wall
-time of :func:`syncserver.export.export_form` and its peak RSS, read from ``VmHWM`` in
+time of :func:`syncserver.analysis.export.export_form` and its peak RSS, read from ``VmHWM`` in
 /proc/self/status (``ru_maxrss`` would report the parent's high-water mark, which
 survives ``exec``). The store file is in the page cache (just written): the
 figures are for a warm cache.
@@ -53,11 +53,11 @@ from schemas.ids import new_id
 from schemas.survey import ANSWER_TYPES, Form, parse_form
 from schemas.survey.synth import synthesize
 from schemas.wire import Record, encode_record
-from syncserver.export import export_form
+from syncserver.analysis.export import export_form
 from syncserver.forms import publish_form
-from syncserver.identity import KdfParams, Secret
 from syncserver.project import init_project, open_project
-from syncserver.sensitive import seal, sensitive_plan, split
+from syncserver.project.keys import KdfParams, Secret
+from syncserver.records.sensitive import seal, sensitive_plan, split
 
 SECRET = Secret(passphrase="synthetic benchmark passphrase")
 KDF = KdfParams(memory_kib=1024, iterations=1, lanes=1)  # cheap: the bench is not about unlocking

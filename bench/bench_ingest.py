@@ -182,10 +182,10 @@ def http_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
     from schemas.forms import shipped_form
     from schemas.wire import EnrollmentRequest, sign_request
-    from syncserver import devices
+    from syncserver.access import devices
     from syncserver.forms import publish_form
-    from syncserver.identity import Secret
     from syncserver.project import init_project
+    from syncserver.project.keys import Secret
 
     key_file = root / "project.key"
     key_file.write_bytes(os.urandom(32))
@@ -314,12 +314,12 @@ def stages_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     from schemas.bundle import read_header
     from schemas.forms import shipped_form
     from schemas.wire import EnrollmentRequest, sign_request
-    from syncserver import devices
-    from syncserver._prepare import Preparer
+    from syncserver.access import devices
     from syncserver.forms import publish_form
-    from syncserver.identity import Secret
     from syncserver.ingest import ingest_bundle, persist_upload
+    from syncserver.ingest._prepare import Preparer
     from syncserver.project import init_project
+    from syncserver.project.keys import Secret
     from syncserver.service import Service
 
     project = init_project(root / "stages", Secret(key_file=os.urandom(32)), actor="cli:bench")

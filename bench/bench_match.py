@@ -33,7 +33,7 @@ import harness  # noqa: E402
 import population  # noqa: E402
 from _results import save  # noqa: E402
 
-from syncserver.respondents import (  # noqa: E402
+from syncserver.respondents import (
     Matcher,
     PseudonymKey,
     default_weights,

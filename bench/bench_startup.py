@@ -1,10 +1,10 @@
 """Benchmark: the audit log check `syncserver run` makes before it serves
-(syncserver.auditlog.check_before_serving, docs/spec/audit-log-v1.md §14.4).
+(syncserver.audit.log.check_before_serving, docs/spec/audit-log-v1.md §14.4).
 
 Usage:  .venv/bin/python bench/bench_startup.py [--entries 1000000]
 
 Builds a real project's store the way bench_tlog.py does (synthetic entries appended
-with syncserver.audit.append in transactions of 10,000, a signed checkpoint every tenth of
+with syncserver.audit.entries.append in transactions of 10,000, a signed checkpoint every tenth of
 the way), plus 100 enrolled devices, 100 enrollment tokens and 10 admin tokens made by the
 library, and 1,000 entries after the last checkpoint; then times the check in this
 process: the whole log verified with the project's key, the access tables recomputed from
@@ -31,10 +31,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from schemas.wire import EnrollmentRequest, sign_request
-from syncserver import devices, tokens
-from syncserver.auditlog import AuditLog, check_before_serving
-from syncserver.identity import KdfParams, Secret
+from syncserver.access import admin_tokens as tokens
+from syncserver.access import devices
+from syncserver.audit.log import AuditLog, check_before_serving
 from syncserver.project import init_project
+from syncserver.project.keys import KdfParams, Secret
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 ACTOR = "cli:bench"

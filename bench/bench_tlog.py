@@ -1,4 +1,4 @@
-"""Benchmark: the audit log's writer (syncserver.tlog) and verifier (schemas.tlog).
+"""Benchmark: the audit log's writer (syncserver.audit.tlog) and verifier (schemas.tlog).
 
 Usage:  .venv/bin/python bench/bench_tlog.py [--entries 1000000] [--proofs 1000]
 
@@ -9,9 +9,10 @@ time to produce and to verify an inclusion proof and a consistency proof. One pr
 core. Compare with DESIGN.md (verify 1,000,000 entries <= 20 s; inclusion proof O(log n)).
 Entries are synthetic msgpack audit events of about 120 bytes.
 
-Then the same number of entries goes into a real project's store (``syncserver.audit.append``
-in transactions of 10,000, a signed checkpoint every tenth of the way), and the auditor's
-command ``syncserver audit verify --dir DIR --key VKEY`` runs on it in a fresh process:
+Then the same number of entries goes into a real project's store
+(``syncserver.audit.entries.append`` in transactions of 10,000, a signed checkpoint every
+tenth of the way), and the auditor's command
+``syncserver audit verify --dir DIR --key VKEY`` runs on it in a fresh process:
 its wall time (interpreter start included) and peak RSS (VmHWM). ``--no-store`` skips this
 part. The figures go to bench/results/tlog.json (bench/_results.py).
 """
@@ -41,7 +42,7 @@ from schemas.tlog import (
     verify_consistency,
     verify_inclusion,
 )
-from syncserver.tlog import MemoryLeafStore, MerkleLog, sign_checkpoint, verifier_key
+from syncserver.audit.tlog import MemoryLeafStore, MerkleLog, sign_checkpoint, verifier_key
 
 ORIGIN = "sealsync/0b5e3c1a-8f2d-4e6b-9a7c-3d1f5e2b8c4a"
 KINDS = ["upload", "accept", "reject", "quarantine", "review", "export"]
@@ -49,8 +50,8 @@ KINDS = ["upload", "accept", "reject", "quarantine", "review", "export"]
 
 def append_synthetic(project, start: int, end: int) -> None:  # type: ignore[no-untyped-def]
     """Entries ``start``..``end - 1`` of the synthetic log, appended in one transaction
-    with the writer's own :func:`~syncserver.audit.append` (ids and counts only)."""
-    from syncserver.audit import AuditEntry, append
+    with the writer's own :func:`~syncserver.audit.entries.append` (ids and counts only)."""
+    from syncserver.audit.entries import AuditEntry, append
 
     def tx(conn):  # type: ignore[no-untyped-def]
         for i in range(start, end):
@@ -133,9 +134,9 @@ sys.exit(code)
 
 def store_verify(n: int) -> dict[str, float | int | str]:
     """``n`` entries appended to a real project's store, then ``syncserver audit verify``."""
-    from syncserver.auditlog import AuditLog
-    from syncserver.identity import KdfParams, Secret
+    from syncserver.audit.log import AuditLog
     from syncserver.project import init_project
+    from syncserver.project.keys import KdfParams, Secret
 
     batch, every = 10_000, max(1, n // 10)
     with tempfile.TemporaryDirectory(prefix="bench-tlog-") as tmp:

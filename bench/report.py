@@ -72,7 +72,8 @@ GAP_NOTES: dict[tuple[str, str], dict[str, str]] = {
     ("tlog", "inclusion_log_n"): {
         "cause": "an inclusion proof longer than ⌈log₂ n⌉ hashes breaks RFC 9162 §2.1.3: "
         "the writer builds proofs wrongly.",
-        "next": "a bug, not a tuning matter: add a test at that tree size and fix syncserver.tlog.",
+        "next": "a bug, not a tuning matter: add a test at that tree size and fix "
+        "syncserver.audit.tlog.",
     },
     ("export", "csv_seconds"): {
         "cause": "the export reads every current record from the store, decodes it "
@@ -200,15 +201,15 @@ STATIC_NOTES: dict[str, list[str]] = {
         "matters.",
     ],
     "tlog": [
-        "The in-memory rows are the writer (syncserver.tlog) and the independent verifier "
+        "The in-memory rows are the writer (syncserver.audit.tlog) and the independent verifier "
         "(schemas.tlog) on entries held in memory; the `audit verify` row is the auditor's "
         "real command on a real project's SQLite store, in a fresh process, with the key "
         "pinned, checking every signed checkpoint in the store.",
     ],
     "startup": [
         "The store is built as bench_tlog.py builds its own (entries appended with "
-        "syncserver.audit.append in transactions of 10,000, a signed checkpoint every tenth "
-        "of the way), with 100 enrolled devices, 100 enrollment tokens and 10 admin tokens "
+        "syncserver.audit.entries.append in transactions of 10,000, a signed checkpoint every "
+        "tenth of the way), with 100 enrolled devices, 100 enrollment tokens and 10 admin tokens "
         "made by the library, and 1,000 entries after the last checkpoint; the check runs "
         "in the benchmark's own process, the store file in the page cache (just written).",
         "The check reads the whole log once, so its time grows with the log; DESIGN.md's "
@@ -560,7 +561,7 @@ def render_tlog(f: Figures, s: Section) -> None:
     if f.where("store"):
         rows += [
             (
-                f"store: append {fmt(store_n)} entries with syncserver.audit.append, "
+                f"store: append {fmt(store_n)} entries with syncserver.audit.entries.append, "
                 "transactions of 10,000",
                 f"{fmt(f.get('store.append_s'))} s, {fmt(f.get('store.appends_per_s'))} entries/s",
             ),
@@ -624,7 +625,7 @@ def render_startup(f: Figures, s: Section) -> None:
     tail = n - covered if isinstance(n, int) and isinstance(covered, int) else None
     s.lines += [
         "What `syncserver run` does before it serves, and so before it signs a checkpoint "
-        "(syncserver.auditlog.check_before_serving, docs/spec/audit-log-v1.md §14.4): "
+        "(syncserver.audit.log.check_before_serving, docs/spec/audit-log-v1.md §14.4): "
         "verify the whole log with the project's key, recompute the tables that decide "
         "who may act and compare them with the store, check the MAC chain of the entries "
         "after the last checkpoint. DESIGN.md sets no target for start-up: measured "

@@ -28,9 +28,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from schemas.errors import Problem, ResponseInvalid
-from schemas.survey import Form, Text, Validator
-from schemas.survey._expr import Env, truthy
-from schemas.survey._validate import MAX_NUMBER, MAX_TEXT_ANSWER, _Frame, _Node, _Scope
+from schemas.survey import (
+    MAX_NUMBER,
+    MAX_TEXT_ANSWER,
+    AnswerFrame,
+    Env,
+    Form,
+    FormNode,
+    FormScope,
+    Text,
+    Validator,
+    truthy,
+)
 
 __all__ = [
     "Interview",
@@ -215,7 +224,7 @@ class _Step:
     path: Path
     rank: Rank
     kind: Literal["question", "add_another"]
-    node: _Node
+    node: FormNode
     required: bool
     options: tuple[tuple[str | bool, Text], ...]
     notes: tuple[Text, ...]
@@ -241,7 +250,7 @@ class Interview:
         self.form = form
         self.on_change = on_change
         self._validator = Validator(form)
-        self._top: _Scope = self._validator._top
+        self._top: FormScope = self._validator.top
         self._langs = tuple(dict.fromkeys((*form.languages, "ko", "en")))
         self._lang = form.default_language
         self.set_lang(lang)
@@ -449,16 +458,16 @@ class Interview:
 
     def _walk(
         self,
-        scope: _Scope,
+        scope: FormScope,
         values: Mapping[str, Any],
-        outer: _Frame | None,
+        outer: AnswerFrame | None,
         prefix: Path,
         rank: Rank,
         entry: Text | None,
         steps: list[_Step],
         notes: list[Text],
     ) -> None:
-        frame = _Frame(scope, values, outer, set(), path_str(prefix))
+        frame = AnswerFrame(scope, values, outer, set(), path_str(prefix))
         for idx, node in enumerate(scope.nodes):
             if node.type == "group" or not frame.relevant(node):
                 continue
@@ -504,10 +513,10 @@ class Interview:
             )  # fmt: skip
             notes.clear()
 
-    def _entry(self, node: _Node, i: int) -> Text:
+    def _entry(self, node: FormNode, i: int) -> Text:
         return {lang: f"{_short(text)} {i + 1}" for lang, text in node.item.label.items()}
 
-    def _options(self, node: _Node, frame: _Frame) -> tuple[tuple[str | bool, Text], ...]:
+    def _options(self, node: FormNode, frame: AnswerFrame) -> tuple[tuple[str | bool, Text], ...]:
         if node.type == "boolean":
             return self._bool_options()
         if node.item.choices is None:
@@ -692,8 +701,8 @@ class Interview:
     def _prune(self, answers: dict[str, Any]) -> None:
         """Remove every answer that is not relevant (one pass suffices, §6.1, §7)."""
 
-        def scope(sc: _Scope, values: dict[str, Any], outer: _Frame | None) -> None:
-            frame = _Frame(sc, values, outer, set(), "$")
+        def scope(sc: FormScope, values: dict[str, Any], outer: AnswerFrame | None) -> None:
+            frame = AnswerFrame(sc, values, outer, set(), "$")
             drop = [n.name for n in sc.checked if n.name in values and not frame.relevant(n)]
             for n in sc.checked:
                 v = values.get(n.name)

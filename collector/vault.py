@@ -13,7 +13,7 @@ as little as we can make it:
       salt (32) ‖ header (283, AEAD) ‖ STREAM body ‖ random padding
 
   The per-object keys are HKDF-SHA256(data key, salt, "…object") split in two: a header
-  key and a STREAM key (``schemas.bundle._stream``: 64 KiB ChaCha20-Poly1305 chunks,
+  key and a STREAM key (``schemas.bundle``'s STREAM: 64 KiB ChaCha20-Poly1305 chunks,
   counter nonces, last-chunk flag). The header holds a version, the plaintext length and
   the address ``kind ‖ 0x00 ‖ id`` padded to 256 bytes; reading checks that the address
   in the header is the one asked for, so a file moved to another name fails. A fresh
@@ -64,7 +64,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from schemas.bundle._stream import CHUNK_SIZE, TAG_SIZE, StreamReader, StreamWriter
+from schemas.bundle import CHUNK_SIZE, TAG_SIZE, StreamReader, StreamWriter
 from schemas.errors import BundleInvalid
 
 from .errors import ObjectCorrupt, ObjectMissing, VaultError

@@ -38,13 +38,13 @@ from schemas.forms import shipped_form
 from schemas.ids import new_id
 from schemas.survey.synth import synthesize
 from schemas.wire import ReceiptBody
-from syncserver import devices
-from syncserver.export import export_form
+from syncserver.access import devices
+from syncserver.analysis.export import export_form
 from syncserver.forms import publish_form
-from syncserver.identity import Secret
 from syncserver.project import init_project
+from syncserver.project.keys import Secret
+from syncserver.records.review import list_quarantine
 from syncserver.respondents import list_candidates, stats
-from syncserver.review import list_quarantine
 from syncserver.web import create_app
 from syncserver.web._base import SERVICE
 
@@ -227,7 +227,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def verify_log(project_dir: Path) -> bool:
-    from syncserver.audit_verify import verify_log as verify
+    from syncserver.audit.verify import verify_log as verify
 
     report = verify(project_dir / "store.db")
     if report.ok:

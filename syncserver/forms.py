@@ -15,7 +15,7 @@ import msgspec
 
 from schemas.survey import Form, form_digest
 
-from .audit import AuditEntry, append
+from .audit.entries import AuditEntry, append
 from .errors import SyncServerError
 from .project import Project
 

@@ -20,13 +20,11 @@ import msgspec
 
 from schemas.wire import Receipt, ReceiptBody, sign_receipt
 
-from ._prepare import pool_for_project
-from .auditlog import AuditLog, store_checkpoint
-from .ingest import IngestReport, ingest_bundle, persist_upload, recover
+from .audit.log import AuditLog, store_checkpoint
+from .ingest import IngestReport, ingest_bundle, persist_upload, pool_for_project, recover
+from .ingest.uploads import UploadArea
 from .project import Project
-from .respondents import Matcher, match_pending
-from .respondents._worker import MatchWorker
-from .uploads import UploadArea
+from .respondents import Matcher, MatchWorker, match_pending
 
 __all__ = ["Service"]
 

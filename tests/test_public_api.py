@@ -19,7 +19,11 @@ PACKAGES = [
     "syncserver",
     "syncserver.store",
     "syncserver.web",
-    "syncserver.tlog",
+    "syncserver.audit.tlog",
+    "syncserver.project",
+    "syncserver.ingest",
+    "syncserver.cli",
+    "syncserver.respondents",
 ]
 
 

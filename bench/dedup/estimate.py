@@ -47,7 +47,7 @@ from syncserver.respondents import (
     stored_tokens,
 )
 from syncserver.respondents._compare import STRONG_NAME_LEVELS, Comparison
-from syncserver.respondents._tokens import Probe
+from syncserver.respondents._pseudonyms import Probe
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "syncserver" / "respondents" / "weights-v1.toml"

@@ -12,7 +12,7 @@ from ._manifest import AttachmentEntry, Manifest, RecordEntry
 from ._open import OpenedBundle, RecordSink, open_bundle
 from ._seal import Attachment, SealedBundle, seal_bundle
 from ._sinks import AttachmentSink, DirectorySink, DiscardSink, MemorySink
-from ._stream import CHUNK_SIZE
+from ._stream import CHUNK_SIZE, TAG_SIZE, StreamReader, StreamWriter
 
 __all__ = [
     "CHUNK_SIZE",
@@ -33,6 +33,9 @@ __all__ = [
     "RecordEntry",
     "RecordSink",
     "SealedBundle",
+    "StreamReader",
+    "StreamWriter",
+    "TAG_SIZE",
     "open_bundle",
     "read_header",
     "recipient_key_id",

@@ -4,6 +4,7 @@ Load a form with :func:`load_form` (TOML or YAML) or :func:`import_xlsform`; che
 response with ``Validator(form).check(answers)``.
 """
 
+from ._expr import Env, truthy
 from ._load import check_form, load_form, parse_form
 from ._model import (
     ANSWER_TYPES,
@@ -15,13 +16,27 @@ from ._model import (
     Text,
     form_digest,
 )
-from ._validate import MAX_PROBLEMS, Validator
+from ._validate import (
+    MAX_NUMBER,
+    MAX_PROBLEMS,
+    MAX_TEXT_ANSWER,
+    AnswerFrame,
+    FormNode,
+    FormScope,
+    Validator,
+)
 from .xlsform import ImportResult, import_xlsform
 
 __all__ = [
     "ANSWER_TYPES",
     "IDENTITY_ROLES",
+    "MAX_NUMBER",
     "MAX_PROBLEMS",
+    "MAX_TEXT_ANSWER",
+    "AnswerFrame",
+    "Env",
+    "FormNode",
+    "FormScope",
     "Choice",
     "ImportResult",
     "Constraint",
@@ -31,6 +46,7 @@ __all__ = [
     "Validator",
     "check_form",
     "form_digest",
+    "truthy",
     "import_xlsform",
     "load_form",
     "parse_form",

@@ -27,7 +27,15 @@ from ._expr import Compiled, Env, compile_node, parse, truthy
 from ._model import ANSWER_TYPES, Constraint, Form, Item, Text
 from ._regex import compile_pattern
 
-__all__ = ["MAX_PROBLEMS", "MAX_TEXT_ANSWER", "Validator"]
+__all__ = [
+    "MAX_NUMBER",
+    "MAX_PROBLEMS",
+    "MAX_TEXT_ANSWER",
+    "AnswerFrame",
+    "FormNode",
+    "FormScope",
+    "Validator",
+]
 
 #: Longest text answer accepted, in characters.
 MAX_TEXT_ANSWER = 20_000
@@ -45,7 +53,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 Check = Callable[[Any, Callable[[str], Any]], bool]
 
 
-class _Node:
+class FormNode:
     __slots__ = (
         "item",
         "name",
@@ -60,7 +68,7 @@ class _Node:
         "answerable",
     )
 
-    def __init__(self, item: Item, parent: _Node | None) -> None:
+    def __init__(self, item: Item, parent: FormNode | None) -> None:
         self.item = item
         self.name = item.name
         self.type = item.type
@@ -74,16 +82,16 @@ class _Node:
         self.filter: Compiled | None = (
             compile_node(parse(item.choice_filter)) if item.choice_filter else None
         )
-        self.scope: _Scope | None = None
+        self.scope: FormScope | None = None
         self.answerable = item.type in ANSWER_TYPES
 
 
-class _Scope:
+class FormScope:
     """The items answered in one mapping: the top level, or one instance of a repeat."""
 
     def __init__(self, form: Form, items: tuple[Item, ...]) -> None:
-        self.nodes: list[_Node] = []
-        self.by_name: dict[str, _Node] = {}
+        self.nodes: list[FormNode] = []
+        self.by_name: dict[str, FormNode] = {}
         self._collect(form, items, None)
         #: The nodes a response can answer (questions and repeats), in order.
         self.checked = [n for n in self.nodes if n.answerable or n.type == "repeat"]
@@ -97,9 +105,9 @@ class _Scope:
             "Answers", fields, forbid_unknown_fields=True, kw_only=True
         )
 
-    def _collect(self, form: Form, items: tuple[Item, ...], parent: _Node | None) -> None:
+    def _collect(self, form: Form, items: tuple[Item, ...], parent: FormNode | None) -> None:
         for it in items:
-            node = _Node(it, parent)
+            node = FormNode(it, parent)
             if it.choices is not None:
                 node.choices = {c.value: c.properties for c in form.choices[it.choices]}
             node.checks = [_compile_constraint(it, c) for c in it.constraints]
@@ -108,10 +116,10 @@ class _Scope:
             if it.type == "group":
                 self._collect(form, it.items, node)
             elif it.type == "repeat":
-                node.scope = _Scope(form, it.items)
+                node.scope = FormScope(form, it.items)
 
 
-def _field_type(form: Form, n: _Node) -> Any:
+def _field_type(form: Form, n: FormNode) -> Any:
     it = n.item
     t = it.type
     if t == "text":
@@ -187,7 +195,7 @@ _TYPE_WORDS = {
 }
 
 
-class _Frame:
+class AnswerFrame:
     """One evaluation of a scope against one mapping of answers.
 
     A frame is also the expression environment for relevance and required-if
@@ -200,9 +208,9 @@ class _Frame:
 
     def __init__(
         self,
-        scope: _Scope,
+        scope: FormScope,
         values: Mapping[str, Any],
-        outer: _Frame | None,
+        outer: AnswerFrame | None,
         bad: set[str],
         path: str,
     ) -> None:
@@ -224,7 +232,7 @@ class _Frame:
             return v if isinstance(v, list) else []
         return _as_cmp(v)
 
-    def relevant(self, node: _Node) -> bool:
+    def relevant(self, node: FormNode) -> bool:
         r = self.memo.get(node.name)
         if r is None:
             r = (node.parent is None or self.relevant(node.parent)) and (
@@ -239,8 +247,14 @@ class Validator:
 
     def __init__(self, form: Form) -> None:
         self.form = form
-        self._top = _Scope(form, form.items)
+        self._top = FormScope(form, form.items)
         self._lang = "en" if "en" in form.languages else form.default_language
+
+    @property
+    def top(self) -> FormScope:
+        """The compiled top level of the form: what an interview walks to know which
+        questions apply (:class:`FormScope`, :class:`FormNode`, :class:`AnswerFrame`)."""
+        return self._top
 
     @property
     def answers_type(self) -> type[msgspec.Struct]:
@@ -279,9 +293,9 @@ class Validator:
 
     def _scope(
         self,
-        scope: _Scope,
+        scope: FormScope,
         values: Mapping[str, Any],
-        outer: _Frame | None,
+        outer: AnswerFrame | None,
         path: str,
         out: _Kept,
         stopped_early: bool = False,
@@ -298,7 +312,7 @@ class Validator:
             if v is not None and not isinstance(v, list) and node.name not in bad:
                 out.append(_p(f"{path}.{node.name}", "type", f"expected {_expected(node)}"))
                 bad.add(node.name)
-        frame = _Frame(scope, values, outer, bad, path)
+        frame = AnswerFrame(scope, values, outer, bad, path)
         for node in scope.checked:
             name = node.name
             v = values.get(name)
@@ -348,14 +362,16 @@ class Validator:
                         out.append(_p(p, "choice_filtered", "a choice does not apply here"))
                         break
 
-    def _count(self, node: _Node, n: int, p: str, out: _Kept) -> None:
+    def _count(self, node: FormNode, n: int, p: str, out: _Kept) -> None:
         lo, hi = node.item.min_count, _most(node)
         if lo is not None and n < lo:
             out.append(_p(p, "too_few", f"needs at least {lo} entr{'y' if lo == 1 else 'ies'}"))
         if hi is not None and n > hi:
             out.append(_p(p, "too_many", f"allows at most {hi} entr{'y' if hi == 1 else 'ies'}"))
 
-    def _types(self, scope: _Scope, values: Mapping[str, Any], path: str, out: _Kept) -> set[str]:
+    def _types(
+        self, scope: FormScope, values: Mapping[str, Any], path: str, out: _Kept
+    ) -> set[str]:
         """Slow path after msgspec refused the scope: find every type problem."""
         bad: set[str] = set()
         for key in values:
@@ -401,12 +417,12 @@ def _p(path: str, code: str, message: str) -> Problem:
     return Problem(path=path, code=code, message=message)
 
 
-def _most(node: _Node) -> int:
+def _most(node: FormNode) -> int:
     """The most entries a repeat may hold, and so the most that are checked."""
     return node.item.max_count if node.item.max_count is not None else REPEAT_MAX
 
 
-def _expected(node: _Node) -> str:
+def _expected(node: FormNode) -> str:
     """What an answer to ``node`` must be, with the choice codes it accepts."""
     words = _TYPE_WORDS[node.type]
     if node.choices is None or node.type not in ("select_one", "select_multiple"):
@@ -420,7 +436,7 @@ def _expected(node: _Node) -> str:
     return f"a list of choice codes from {shown}"
 
 
-def _unknown(scope: _Scope, path: str, key: str) -> Problem:
+def _unknown(scope: FormScope, path: str, key: str) -> Problem:
     """An answer under a name the form does not have. A name that could be a question's
     is shown, with the closest names of the form; anything else is not repeated (it
     could be any text at all)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from ._expr import Env, truthy
 from ._model import Form
-from ._validate import Validator, _Frame, _Node, _Scope
+from ._validate import AnswerFrame, FormNode, FormScope, Validator
 
 __all__ = ["SynthesisError", "synthetic_name", "synthesize"]
 
@@ -95,12 +95,12 @@ class _Synth:
         self.p = answer_optional
         self.validator = Validator(form)
 
-    def scope(self, scope: _Scope, outer: _Frame | None) -> dict[str, Any]:
+    def scope(self, scope: FormScope, outer: AnswerFrame | None) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for node in scope.nodes:
             if not node.answerable and node.type != "repeat":
                 continue
-            frame = _Frame(scope, values, outer, set(), "$")
+            frame = AnswerFrame(scope, values, outer, set(), "$")
             if not frame.relevant(node):
                 continue
             if outer is None and node.name in self.fixed:
@@ -130,14 +130,14 @@ class _Synth:
                     raise SynthesisError(f"cannot satisfy the rules of '{node.name}'")
         return values
 
-    def bounds(self, node: _Node, lo: Any, hi: Any) -> tuple[Any, Any]:
+    def bounds(self, node: FormNode, lo: Any, hi: Any) -> tuple[Any, Any]:
         for c in node.item.constraints:
             if c.kind == "range":
                 lo = c.min if c.min is not None else lo
                 hi = c.max if c.max is not None else hi
         return lo, hi
 
-    def value(self, node: _Node, frame: _Frame) -> Any:
+    def value(self, node: FormNode, frame: AnswerFrame) -> Any:
         r, t = self.rng, node.type
         if t == "text":
             if node.item.identity == "name":

@@ -11,6 +11,7 @@ respondents that exports count.
 from ._compare import NAME_LEVELS, Comparison, compare, match_weight
 from ._identity import IdentityAnswers, identity_answers, identity_roles
 from ._matcher import Matcher, MatchReport
+from ._pseudonyms import TOKEN_VERSION, Probe, PseudonymKey, StoredTokens, stored_tokens
 from ._rebuild import identities, match_pending, rebuild
 from ._review import (
     Candidate,
@@ -28,14 +29,8 @@ from ._review import (
     unlink,
 )
 from ._store import file_postings, register
-from ._tokens import TOKEN_VERSION, Probe, PseudonymKey, StoredTokens, stored_tokens
-from ._weights import (
-    Weights,
-    default_weights,
-    estimate,
-    load_weights,
-    render_weights,
-)
+from ._weights import Weights, default_weights, estimate, load_weights, render_weights
+from ._worker import MatchWorker
 
 __all__ = [
     "NAME_LEVELS",
@@ -45,6 +40,7 @@ __all__ = [
     "IdentityAnswers",
     "Link",
     "MatchReport",
+    "MatchWorker",
     "Matcher",
     "Member",
     "Probe",

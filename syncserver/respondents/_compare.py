@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-from ._tokens import Probe, ProvinceLevel, StoredTokens
+from ._pseudonyms import Probe, ProvinceLevel, StoredTokens
 from ._weights import Weights
 
 __all__ = [

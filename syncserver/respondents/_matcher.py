@@ -26,13 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from ..audit import AuditEntry, append
+from ..audit.entries import AuditEntry, append
 from ..project import Project
 from ..store import SqliteStore
 from . import _store as st
 from ._compare import STRONG_NAME_LEVELS, TF_NAME_LEVELS, Comparison, compare, match_weight
 from ._identity import IdentityAnswers
-from ._tokens import Probe, PseudonymKey
+from ._pseudonyms import Probe, PseudonymKey
 from ._weights import Weights, default_weights, load_weights
 
 __all__ = ["MatchReport", "Matcher", "Scored"]

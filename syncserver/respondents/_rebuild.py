@@ -24,13 +24,13 @@ import msgspec
 
 from schemas.survey import Form
 
-from ..audit import log_key_use
+from ..audit.entries import log_key_use
 from ..project import Project
-from ..sensitive import open_sealed
+from ..records.sensitive import open_sealed
 from ._identity import IdentityAnswers, identity_answers, identity_roles
 from ._matcher import Matcher, MatchReport
+from ._pseudonyms import TOKEN_VERSION, stored_tokens
 from ._store import register
-from ._tokens import TOKEN_VERSION, stored_tokens
 
 __all__ = ["BATCH", "identities", "match_pending", "rebuild"]
 

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from ..audit import AuditEntry, append, log_key_use
+from ..audit.entries import AuditEntry, append, log_key_use
 from ..errors import NotFound, ReviewConflict
 from ..project import Project
 from . import _store as st

@@ -16,7 +16,7 @@ import msgspec
 
 from schemas.ids import new_id
 
-from ._tokens import TOKEN_BYTES, TOKEN_VERSION, StoredTokens
+from ._pseudonyms import TOKEN_BYTES, TOKEN_VERSION, StoredTokens
 
 __all__ = [
     "Row",

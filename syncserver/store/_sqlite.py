@@ -124,7 +124,7 @@ class SqliteStore:
     def _mac_from(conn: sqlite3.Connection, key: bytes) -> None:
         """Migration 4: every audit row appended from now on carries a MAC; the rows
         already there (a store from before schema 4) do not."""
-        from ..audit import MAC_FROM_KEY, mac_from_marker
+        from ..audit.entries import MAC_FROM_KEY, mac_from_marker
 
         (n,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM audit").fetchone()
         conn.execute(

@@ -17,10 +17,10 @@ from aiohttp import web
 
 from schemas.ids import parse_id
 
-from ..audit import decode_entry
+from ..access.admin_tokens import Role, check_token
+from ..audit.entries import decode_entry
 from ..errors import BadRequest, NotFound
-from ..review import list_quarantine, record_history, set_review
-from ..tokens import Role, check_token
+from ..records.review import list_quarantine, record_history, set_review
 from ._base import CLOCK, PROJECT, decode_body, json_response
 
 __all__ = ["routes"]

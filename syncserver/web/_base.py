@@ -43,9 +43,9 @@ from ..errors import (
     StorageFull,
     SyncServerError,
 )
+from ..ingest.uploads import UploadArea
 from ..project import Project
 from ..service import Service
-from ..uploads import UploadArea
 
 __all__ = [
     "AREA",

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from schemas.wire import EnrollmentRequest
 
-from ..devices import enroll_tx
+from ..access.devices import enroll_tx
 from ._base import CLOCK, PROJECT, decode_body, json_response
 
 __all__ = ["routes"]

@@ -37,12 +37,12 @@ from schemas.ids import new_id
 from schemas.survey import Validator
 from schemas.survey.synth import SynthesisError, synthesize
 from schemas.wire import EnrollmentRequest, Record, UploadCreate, sign_request, sign_request_headers
-from syncserver import devices
-from syncserver.audit_verify import verify_log
-from syncserver.config import Config, Limits, ServerSettings
+from syncserver.access import devices
+from syncserver.audit.verify import verify_log
 from syncserver.forms import publish_form
-from syncserver.identity import KdfParams, Secret
 from syncserver.project import Project, init_project
+from syncserver.project.config import Config, Limits, ServerSettings
+from syncserver.project.keys import KdfParams, Secret
 
 __all__ = ["FORM", "LiveServer", "Response", "Uploader", "expected_delta", "fresh_records"]
 

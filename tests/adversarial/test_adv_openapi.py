@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks
 
 from schemas.wire import sign_request_headers
-from syncserver.tokens import create_token
+from syncserver.access.admin_tokens import create_token
 from syncserver.web._openapi import openapi_document
 
 #: Examples per operation in ``make test``; bench/fuzz.py runs many more.

@@ -29,7 +29,7 @@ from collector.kit import Kit  # noqa: E402
 from collector.vault import Vault  # noqa: E402
 from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
-from syncserver import devices  # noqa: E402
+from syncserver.access import devices  # noqa: E402
 from syncserver.forms import publish_form  # noqa: E402
 from syncserver.project import Project, init_project  # noqa: E402
 

@@ -16,7 +16,7 @@ import pytest
 from kit_cli_helpers import ServedProject, closed_port, kit_env, kit_objects, new_kit
 
 from collector.cli import main as collector
-from syncserver import devices
+from syncserver.access import devices
 
 TOKEN_ENV = "SEALSYNC_ENROLL_TOKEN"
 

@@ -28,11 +28,11 @@ from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey import Validator  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from schemas.wire import SignedFormSet  # noqa: E402
-from syncserver import devices  # noqa: E402
-from syncserver.attachments import extract_attachment  # noqa: E402
+from syncserver.access import devices  # noqa: E402
+from syncserver.audit.tlog import sign_checkpoint  # noqa: E402
 from syncserver.forms import publish_form  # noqa: E402
 from syncserver.project import Project, init_project  # noqa: E402
-from syncserver.tlog import sign_checkpoint  # noqa: E402
+from syncserver.records.attachments import extract_attachment  # noqa: E402
 from syncserver.web import create_app  # noqa: E402
 
 FORM = shipped_form("escapee-interview")

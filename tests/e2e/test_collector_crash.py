@@ -67,12 +67,12 @@ from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from schemas.tlog import leaf_hash, verify_checkpoint, verify_inclusion  # noqa: E402
 from schemas.wire import FormSet, PublishedFormDoc, ReceiptBody, SignedFormSet, sign_formset  # noqa: E402
-from syncserver import devices  # noqa: E402
-from syncserver.audit import decode_entry  # noqa: E402
-from syncserver.audit_verify import verify_log  # noqa: E402
+from syncserver.access import devices  # noqa: E402
+from syncserver.audit.entries import decode_entry  # noqa: E402
+from syncserver.audit.verify import verify_log  # noqa: E402
 from syncserver.forms import publish_form  # noqa: E402
-from syncserver.identity import Secret  # noqa: E402
 from syncserver.project import Project, init_project, open_project  # noqa: E402
+from syncserver.project.keys import Secret  # noqa: E402
 
 FORM = shipped_form("escapee-interview")
 PASS = "synthetic passphrase of the crash-test kit"  # handed to children in their env only

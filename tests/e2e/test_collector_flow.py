@@ -28,12 +28,12 @@ from schemas import certs  # noqa: E402
 from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from schemas.wire import EnrollmentRequest  # noqa: E402
-from syncserver import devices  # noqa: E402
-from syncserver.audit import decode_entry  # noqa: E402
+from syncserver.access import devices  # noqa: E402
+from syncserver.audit.entries import decode_entry  # noqa: E402
 from syncserver.cli import main as server_cli  # noqa: E402
 from syncserver.forms import publish_form  # noqa: E402
-from syncserver.identity import Secret  # noqa: E402
 from syncserver.project import init_project, open_project  # noqa: E402
+from syncserver.project.keys import Secret  # noqa: E402
 
 FORM = shipped_form("escapee-interview")
 MARK = "합성표식이름"  # a distinctive synthetic answer, searched for on disk

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from support.syncserver_run import start_syncserver
 
-from syncserver.identity import Secret
 from syncserver.project import init_project
+from syncserver.project.keys import Secret
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

@@ -35,14 +35,14 @@ from schemas.wire import (  # noqa: E402
     sign_request_headers,
     verify_receipt,
 )
-from syncserver import devices  # noqa: E402
-from syncserver.audit import decode_entry  # noqa: E402
-from syncserver.audit_verify import verify_log  # noqa: E402
-from syncserver.auditlog import AuditLog  # noqa: E402
+from syncserver.access import devices  # noqa: E402
+from syncserver.audit.entries import decode_entry  # noqa: E402
+from syncserver.audit.log import AuditLog  # noqa: E402
+from syncserver.audit.verify import verify_log  # noqa: E402
 from syncserver.cli import main as syncserver_main  # noqa: E402
 from syncserver.forms import publish_form  # noqa: E402
-from syncserver.identity import Secret  # noqa: E402
 from syncserver.project import init_project, open_project  # noqa: E402
+from syncserver.project.keys import Secret  # noqa: E402
 
 FORM = shipped_form("escapee-interview")
 FAULTY_RUN = Path(__file__).resolve().parent / "faulty_run.py"

@@ -71,7 +71,7 @@ def _sqlite_full() -> sqlite3.OperationalError:
 
 
 class _FillingOs:
-    """``os`` for :mod:`syncserver.uploads`, whose writes spend :func:`_budget`."""
+    """``os`` for :mod:`syncserver.ingest.uploads`, whose writes spend :func:`_budget`."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
@@ -115,9 +115,9 @@ class _FillingConnection:
 
 
 def _install() -> None:
+    import syncserver.ingest.uploads as uploads
     import syncserver.service as service
     import syncserver.store._sqlite as store
-    import syncserver.uploads as uploads
 
     uploads.os = _FillingOs()  # type: ignore[assignment]
 

@@ -21,7 +21,7 @@ import pytest
 from fault_server import Bundle, Kit, Retry, Server, Uploader, check_store
 
 from schemas.wire import UploadCreate
-from syncserver.audit_verify import verify_log
+from syncserver.audit.verify import verify_log
 
 SERVER_ENV = {"SEALSYNC_SERVER_INGEST_PROCESSES": "0"}
 

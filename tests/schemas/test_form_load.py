@@ -64,8 +64,14 @@ def test_public_names() -> None:
         [
             "ANSWER_TYPES",
             "IDENTITY_ROLES",
+            "MAX_NUMBER",
             "MAX_PROBLEMS",
+            "MAX_TEXT_ANSWER",
+            "AnswerFrame",
             "Choice",
+            "Env",
+            "FormNode",
+            "FormScope",
             "ImportResult",
             "Constraint",
             "Form",
@@ -77,6 +83,7 @@ def test_public_names() -> None:
             "import_xlsform",
             "load_form",
             "parse_form",
+            "truthy",
         ]
     )
     for name in schemas.survey.__all__:

@@ -26,7 +26,7 @@ from schemas.bundle import read_header  # noqa: E402
 from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from schemas.wire import EnrollmentResponse  # noqa: E402
-from syncserver.devices import create_token  # noqa: E402
+from syncserver.access.devices import create_token  # noqa: E402
 from syncserver.project import Project  # noqa: E402
 
 __all__ = [

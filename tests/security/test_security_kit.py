@@ -14,7 +14,7 @@ from collector.kit import Kit
 from collector.vault import Vault
 from schemas.bundle import MemorySink, open_bundle
 from schemas.wire import FormSet, PublishedFormDoc, sign_formset
-from syncserver import devices
+from syncserver.access import devices
 from syncserver.project import Project
 
 PASS = "a synthetic kit passphrase"

@@ -13,9 +13,9 @@ from security_helpers import Server
 from schemas.errors import ReceiptInvalid
 from schemas.tlog import verify_checkpoint
 from schemas.wire import ReceiptBody, sign_receipt, verify_receipt
-from syncserver.auditlog import AuditLog
-from syncserver.identity import ProjectIdentity
-from syncserver.tlog import sign_checkpoint
+from syncserver.audit.log import AuditLog
+from syncserver.audit.tlog import sign_checkpoint
+from syncserver.project.keys import ProjectIdentity
 
 LIES = [
     "inclusion_proof",

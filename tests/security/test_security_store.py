@@ -24,15 +24,15 @@ from security_helpers import (
 )
 
 from schemas.bundle import read_header
-from syncserver import devices
-from syncserver._prepare import Preparer
-from syncserver.audit import decode_entry
-from syncserver.auditlog import AuditLog
-from syncserver.export import export_form
+from syncserver.access import devices
+from syncserver.access.admin_tokens import create_token
+from syncserver.analysis.export import export_form
+from syncserver.audit.entries import decode_entry
+from syncserver.audit.log import AuditLog
 from syncserver.ingest import IngestReport, ingest_bundle, persist_upload
+from syncserver.ingest._prepare import Preparer
+from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project
-from syncserver.tokens import create_token
-from syncserver.uploads import UploadArea
 
 
 class Env:

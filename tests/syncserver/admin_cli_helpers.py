@@ -23,12 +23,12 @@ from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from schemas.wire import EnrollmentResponse
-from syncserver._prepare import Preparer
 from syncserver.cli import main
-from syncserver.identity import Secret
 from syncserver.ingest import ingest_bundle, persist_upload
+from syncserver.ingest._prepare import Preparer
+from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project, open_project
-from syncserver.uploads import UploadArea
+from syncserver.project.keys import Secret
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "schemas" / "forms" / "escapee-interview.toml"

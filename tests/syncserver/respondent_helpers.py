@@ -17,13 +17,13 @@ from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from schemas.wire import Record
-from syncserver import devices
-from syncserver._prepare import Preparer
-from syncserver.audit import AuditEntry, decode_entry
+from syncserver.access import devices
+from syncserver.audit.entries import AuditEntry, decode_entry
 from syncserver.forms import publish_form
 from syncserver.ingest import IngestReport, ingest_bundle, persist_upload
+from syncserver.ingest._prepare import Preparer
+from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project
-from syncserver.uploads import UploadArea
 
 FORM = shipped_form("escapee-interview")
 

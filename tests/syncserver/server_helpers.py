@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from schemas.wire import EnrollmentRequest, sign_request
-from syncserver.identity import KdfParams, Secret
+from syncserver.project.keys import KdfParams, Secret
 
 #: Fast Argon2id for tests only; production uses the defaults (about 0.4 s).
 FAST_KDF = KdfParams(memory_kib=1024, iterations=1, lanes=1)
@@ -73,8 +73,8 @@ def vector_project(root, vector):  # type: ignore[no-untyped-def]
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     from schemas.bundle import RecipientKey
-    from syncserver.identity import ProjectIdentity, save_identity
     from syncserver.project import init_project, open_project
+    from syncserver.project.keys import ProjectIdentity, save_identity
 
     p = init_project(root, SECRET, kdf=FAST_KDF, actor="cli:tester")
     ident = p.identity

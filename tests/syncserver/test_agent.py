@@ -21,11 +21,11 @@ import pytest
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from server_helpers import FAST_KDF, SECRET
 
-from syncserver import agent, identity
 from syncserver.cli import main
 from syncserver.errors import IdentityError, PassphraseRejected
-from syncserver.identity import Secret, load_identity, save_identity, unlock_key
-from syncserver.project import Project
+from syncserver.project import Project, agent
+from syncserver.project import keys as identity
+from syncserver.project.keys import Secret, load_identity, save_identity, unlock_key
 
 assert SECRET.passphrase is not None
 PASSPHRASE: str = SECRET.passphrase  # the conftest project's
@@ -325,7 +325,7 @@ def test_the_key_never_lands_on_disk_nor_in_argv(
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         cmdline = f.read()
     assert not any(n in cmdline for n in needles)
-    assert b"syncserver.agent" in cmdline
+    assert b"syncserver.project.agent" in cmdline
     argv, env = agent._command(d / "identity.sealed", sock, 15)
     assert "SEALSYNC_PASSPHRASE" not in env
     assert argv[-6:] == [

@@ -24,8 +24,8 @@ from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from schemas.tlog import parse_checkpoint, verify_checkpoint, verify_consistency
 from schemas.wire import EnrollmentResponse, verify_receipt
-from syncserver import devices
-from syncserver.devices import create_token
+from syncserver.access import devices
+from syncserver.access.devices import create_token
 from syncserver.forms import publish_form
 from syncserver.project import Project
 from syncserver.service import Service
@@ -290,8 +290,8 @@ async def test_signed_form_set_and_openapi(server) -> None:  # type: ignore[no-u
 
 @pytest.mark.asyncio
 async def test_admin_api_roles(server) -> None:  # type: ignore[no-untyped-def]
-    from syncserver.tokens import create_token as admin_token
-    from syncserver.tokens import revoke_token
+    from syncserver.access.admin_tokens import create_token as admin_token
+    from syncserver.access.admin_tokens import revoke_token
 
     project, base, session = server
     client, _ = await enrolled(server)

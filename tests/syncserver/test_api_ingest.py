@@ -34,7 +34,7 @@ from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from schemas.wire import EnrollmentResponse
-from syncserver import devices
+from syncserver.access import devices
 from syncserver.forms import publish_form
 from syncserver.project import Project
 from syncserver.web import create_app

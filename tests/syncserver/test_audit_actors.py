@@ -25,15 +25,15 @@ from schemas import forms as shipped_forms
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.wire import EnrollmentResponse
-from syncserver import devices
-from syncserver._prepare import Preparer
-from syncserver.audit import decode_entry
+from syncserver.access import devices
+from syncserver.audit.entries import decode_entry
 from syncserver.cli import main
-from syncserver.identity import Secret
 from syncserver.ingest import ingest_bundle, persist_upload
+from syncserver.ingest._prepare import Preparer
+from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project, open_project
+from syncserver.project.keys import Secret
 from syncserver.respondents import list_candidates
-from syncserver.uploads import UploadArea
 from syncserver.web import create_app
 
 FORM = shipped_form("escapee-interview")
@@ -223,4 +223,4 @@ def test_no_hard_coded_admin_actor_is_left() -> None:
                 defaults.append(f"{p.relative_to(root)}:{node.name}")
     # devices.enroll/enroll_tx take actor=None for how="token" only: their overloads make
     # it required for how="file" (the token's label acts otherwise).
-    assert defaults == ["devices.py:enroll_tx", "devices.py:enroll"]
+    assert defaults == ["access/devices.py:enroll_tx", "access/devices.py:enroll"]

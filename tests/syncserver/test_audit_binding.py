@@ -24,13 +24,13 @@ import pytest
 from server_helpers import device_request
 
 import syncserver.web
-from syncserver.audit import AuditEntry, append, encode_entry
-from syncserver.audit_verify import show_entries, verify_log
-from syncserver.auditlog import AuditLog
+from syncserver.audit.entries import AuditEntry, append, encode_entry
+from syncserver.audit.log import AuditLog
+from syncserver.audit.verify import show_entries, verify_log
 from syncserver.cli import main
 from syncserver.errors import StoreError
-from syncserver.identity import Secret
 from syncserver.project import Project, open_project
+from syncserver.project.keys import Secret
 from syncserver.store import SqliteStore
 
 HINT = (
@@ -133,7 +133,7 @@ def test_a_tail_written_by_sealsync_after_the_last_checkpoint_starts(proj: Proj)
     proj.ok("devices", "revoke", str(proj.device), "--reason", "lost")
     proj.ok("tokens", "revoke", "ops")
     proj.ok("tokens", "create", "--role", "manager", "--label", "ops")
-    from syncserver.auditlog import check_before_serving
+    from syncserver.audit.log import check_before_serving
 
     project = proj.open()
     try:
@@ -224,7 +224,7 @@ def test_an_enrollment_token_made_unused_again_is_named(proj: Proj, tmp_path: Pa
     token = proj.ok("devices", "token", "--label", "kit 5").splitlines()[0]
     project = proj.open()
     try:
-        from syncserver import devices
+        from syncserver.access import devices
 
         devices.enroll(project, device_request(token=token)[1], how="token", now=_now())
     finally:
@@ -289,7 +289,7 @@ def test_a_row_forged_after_the_last_checkpoint_stops_the_server(
     sql(proj.db, ("DELETE FROM audit WHERE idx = 4", ()))
     index = forge(proj.db, AuditEntry(kind="init", at_ms=revoke["at_ms"], actor="system"), mac)
     assert index == 4 and verify_log(proj.db).ok  # the auditor's view agrees with itself
-    from syncserver.auditlog import AuditLogBroken, check_before_serving
+    from syncserver.audit.log import AuditLogBroken, check_before_serving
 
     project = proj.open()
     try:
@@ -333,7 +333,7 @@ def test_an_entry_rewritten_with_its_row_after_the_checkpoint_stops_the_server(
 
 
 def test_a_changed_chain_marker_stops_the_server(proj: Proj) -> None:
-    from syncserver.audit import MAC_FROM_KEY
+    from syncserver.audit.entries import MAC_FROM_KEY
 
     sql(proj.db, ("UPDATE meta SET value = ? WHERE key = ?", (bytes(40), MAC_FROM_KEY)))
     code, _, err = proj.run()
@@ -365,7 +365,7 @@ def test_a_log_from_before_schema_4_is_reported_as_not_bound(proj: Proj) -> None
     """Strip the new fields from every entry, as sealsync 0.1 wrote them, and drop the
     MACs and checkpoints: rows are named as not bound (a note), the check passes, and
     the server starts with a warning about the entries it cannot check."""
-    from syncserver.audit import MAC_FROM_KEY, mac_from_marker, mac_key
+    from syncserver.audit.entries import MAC_FROM_KEY, mac_from_marker, mac_key
 
     conn = sqlite3.connect(proj.db)
     rows = conn.execute("SELECT idx, entry FROM audit ORDER BY idx").fetchall()
@@ -427,7 +427,7 @@ def show_entries_at(db: Path, index: int) -> int:
 
 
 def test_audit_show_is_readable_and_its_json_exact(proj: Proj) -> None:
-    from syncserver.audit import token_digest
+    from syncserver.audit.entries import token_digest
 
     proj.ok("devices", "revoke", str(proj.device), "--reason", "lost at a checkpoint")
     entries = {e.index: e for e in show_entries(proj.db, limit=0)}
@@ -466,7 +466,7 @@ def test_audit_show_is_readable_and_its_json_exact(proj: Proj) -> None:
 
 
 def test_audit_show_says_yes_and_no_and_quotes_what_could_blur_a_line(tmp_path: Path) -> None:
-    from syncserver.audit_verify import ShownEntry, _line
+    from syncserver.audit.verify import ShownEntry, _line
 
     e = ShownEntry(
         index=9,
@@ -503,7 +503,7 @@ def test_a_schema_3_store_is_upgraded_and_its_unchecked_tail_reported(proj: Proj
     """A store from before the MAC chain: migration 4, run when the project is opened
     with its key, records that the chain starts after the rows already there; those
     after the last checkpoint are reported, and everything appended since is checked."""
-    from syncserver.audit import MAC_FROM_KEY, mac_from_marker, mac_key
+    from syncserver.audit.entries import MAC_FROM_KEY, mac_from_marker, mac_key
 
     proj.ok("devices", "token", "--label", "kit 5")  # entry 4, after the checkpoint
     sql(

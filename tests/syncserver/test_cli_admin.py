@@ -122,12 +122,12 @@ def test_quarantine_release_records_review_through_the_cli(
     from schemas.bundle import read_header
     from schemas.forms import shipped_form
     from schemas.survey.synth import synthesize
-    from syncserver import devices
-    from syncserver._prepare import Preparer
-    from syncserver.identity import Secret
+    from syncserver.access import devices
     from syncserver.ingest import ingest_bundle, persist_upload
+    from syncserver.ingest._prepare import Preparer
+    from syncserver.ingest.uploads import UploadArea
     from syncserver.project import open_project
-    from syncserver.uploads import UploadArea
+    from syncserver.project.keys import Secret
 
     d, key = proj
     form = shipped_form("escapee-interview")

@@ -18,11 +18,11 @@ import pytest
 from admin_cli_helpers import ROOT, SHIPPED, Admin, make_admin, now, valid_answers
 from support.syncserver_run import read_until
 
-from syncserver.auditlog import AuditLog
+from syncserver.access.admin_tokens import create_token
+from syncserver.audit.log import AuditLog
 from syncserver.cli import main
-from syncserver.identity import Secret
 from syncserver.project import open_project
-from syncserver.tokens import create_token
+from syncserver.project.keys import Secret
 
 SYNCSERVER = [sys.executable, "-m", "syncserver.cli"]
 
@@ -263,7 +263,7 @@ def test_an_export_does_not_overwrite_an_earlier_one(admin: Admin, tmp_path: Pat
 def test_an_export_refuses_a_file_that_appeared_while_it_ran(
     admin: Admin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from syncserver import export
+    from syncserver.analysis import export
 
     admin.ok("forms", "publish", str(SHIPPED))
     out = tmp_path / "export"

@@ -13,9 +13,10 @@ import pytest
 from admin_cli_helpers import SHIPPED, Admin, make_admin, now, valid_answers
 from server_helpers import device_request
 
-from syncserver import cli, devices
+from syncserver.access import devices
+from syncserver.cli import _main as cli
 from syncserver.cli import main
-from syncserver.review import list_quarantine
+from syncserver.records.review import list_quarantine
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from syncserver.config import Config, ServerSettings, load_config, render_config
 from syncserver.errors import ConfigError
+from syncserver.project.config import Config, ServerSettings, load_config, render_config
 
 GOOD = {
     "store": "sqlite:data/store.db",

@@ -18,8 +18,8 @@ from aiohttp import web
 from server_helpers import FAST_KDF, SECRET, device_request
 
 from schemas.wire import EnrollmentResponse, UploadCreate, sign_request_headers
+from syncserver.access.devices import create_token
 from syncserver.cli import main as syncserver
-from syncserver.devices import create_token
 from syncserver.project import Project, init_project
 from syncserver.web import create_app
 

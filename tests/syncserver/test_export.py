@@ -27,17 +27,18 @@ from schemas.ids import new_id
 from schemas.survey import ANSWER_TYPES, Form, load_form
 from schemas.survey.synth import synthesize
 from schemas.wire import Record, encode_record
-from syncserver import cli, devices
-from syncserver._prepare import Preparer
-from syncserver.audit import AuditEntry, decode_entry
-from syncserver.cli_export import SENSITIVE_WARNING, register
+from syncserver.access import devices
+from syncserver.analysis.export import REDACTED, ExportRefused, ExportReport, export_form
+from syncserver.audit.entries import AuditEntry, decode_entry
+from syncserver.cli import _main as cli
+from syncserver.cli._export import SENSITIVE_WARNING, register
 from syncserver.errors import BadRequest, NotFound
-from syncserver.export import REDACTED, ExportRefused, ExportReport, export_form
 from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload
+from syncserver.ingest._prepare import Preparer
+from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project
-from syncserver.sensitive import seal, sensitive_plan, split
-from syncserver.uploads import UploadArea
+from syncserver.records.sensitive import seal, sensitive_plan, split
 
 FORM = shipped_form("escapee-interview")
 NAME = "표본가명"  # a distinctive synthetic name: it must appear in no redacted export byte
@@ -328,7 +329,7 @@ def test_export_is_an_audit_entry(data: Data, tmp_path: Path) -> None:
 def test_a_failed_export_leaves_no_file_and_no_entry(
     data: Data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import syncserver.export as mod
+    import syncserver.analysis.export as mod
 
     def broken(*_: Any, **__: Any) -> None:
         raise OSError(28, "No space left on device")

@@ -27,11 +27,11 @@ from server_helpers import NOW, SECRET, device_request, seal_for
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.wire import Record
-from syncserver import devices
+from syncserver.access import devices
 from syncserver.forms import publish_form
 from syncserver.ingest import persist_upload
+from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project
-from syncserver.uploads import UploadArea
 
 FORM = shipped_form("escapee-interview")
 MiB = 1024 * 1024
@@ -45,10 +45,10 @@ PER_BYTE = 1
 _CHILD = r"""
 import json, os, resource, sys, datetime, uuid
 from pathlib import Path
-from syncserver.identity import Secret
+from syncserver.project.keys import Secret
 from syncserver.project import open_project
-from syncserver.uploads import UploadArea
-from syncserver._prepare import Preparer
+from syncserver.ingest.uploads import UploadArea
+from syncserver.ingest import Preparer
 from syncserver.ingest import ingest_bundle
 
 args = json.loads(sys.stdin.readline())

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from syncserver.errors import IdentityError, PassphraseRejected
-from syncserver.identity import KdfParams, ProjectIdentity, Secret, load_identity, save_identity
+from syncserver.project.keys import KdfParams, ProjectIdentity, Secret, load_identity, save_identity
 
 FAST = KdfParams(memory_kib=1024, iterations=1, lanes=1)
 

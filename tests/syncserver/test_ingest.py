@@ -21,14 +21,14 @@ from server_helpers import (
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
-from syncserver import devices
-from syncserver._prepare import Preparer
-from syncserver.audit import decode_entry
+from syncserver.access import devices
+from syncserver.audit.entries import decode_entry
 from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload, recover
+from syncserver.ingest._prepare import Preparer
+from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project
-from syncserver.sensitive import open_sealed
-from syncserver.uploads import UploadArea
+from syncserver.records.sensitive import open_sealed
 
 FORM = shipped_form("escapee-interview")
 NAME = "합성이름"  # a distinctive synthetic name, searched for in the store's bytes
@@ -190,7 +190,7 @@ def test_persist_is_idempotent_and_recover_finishes_stored_bundles(env) -> None:
 def test_nested_repeats_keep_sensitive_answers_out_of_plain_columns() -> None:
     """A sensitive question in a repeat inside a repeat is split off too (any depth)."""
     from schemas.survey import parse_form
-    from syncserver.sensitive import join, sensitive_plan, split
+    from syncserver.records.sensitive import join, sensitive_plan, split
 
     text = {"en": "x"}
     form = parse_form(

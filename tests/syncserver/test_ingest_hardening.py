@@ -25,15 +25,15 @@ from server_helpers import NOW, device_request, make_record, seal_for
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
-from syncserver import devices
-from syncserver._prepare import Prepared, Preparer
-from syncserver.audit import decode_entry
+from syncserver.access import devices
+from syncserver.audit.entries import decode_entry
 from syncserver.errors import StoreError, Unprocessable, UploadConflict
 from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload, recover
+from syncserver.ingest._prepare import Prepared, Preparer
+from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project
-from syncserver.review import release
-from syncserver.uploads import UploadArea
+from syncserver.records.review import release
 
 FORM = shipped_form("escapee-interview")
 ACTOR = "cli:tester"
@@ -182,7 +182,7 @@ def test_an_error_with_one_bundle_quarantines_it_and_the_rest_go_on(env, caplog)
 
 
 def test_an_error_while_merging_quarantines_the_bundle(env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import syncserver.ingest as ingest
+    import syncserver.ingest.pipeline as ingest
 
     project, area, preparer = env
     kit = Kit(project)
@@ -264,7 +264,7 @@ def test_a_bundle_that_kills_its_worker_is_quarantined_and_the_others_go_on(env)
     alone is quarantined."""
     import time
 
-    from syncserver._prepare import PreparerPool, _args
+    from syncserver.ingest._prepare import PreparerPool, _args
 
     project, area, _preparer = env
     kit = Kit(project)

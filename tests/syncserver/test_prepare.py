@@ -17,7 +17,7 @@ from respondent_helpers import Env, interview
 from server_helpers import seal_for
 
 from schemas.bundle import read_header
-from syncserver._prepare import Preparer, PreparerPool, pool_for_project
+from syncserver.ingest._prepare import Preparer, PreparerPool, pool_for_project
 from syncserver.project import Project
 
 
@@ -91,7 +91,7 @@ def test_the_server_setting(project: Project) -> None:
 
 
 def _args(project: Project) -> tuple[bytes, bytes, str, bytes]:
-    from syncserver._prepare import _args as args
+    from syncserver.ingest._prepare import _args as args
 
     return args(project)
 

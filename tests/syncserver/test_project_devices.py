@@ -11,9 +11,8 @@ from server_helpers import FAST_KDF, NOW, SECRET, device_request
 from schemas import certs
 from schemas.errors import CertificateInvalid
 from schemas.wire import EnrollmentRequest
-from syncserver import devices
-from syncserver.audit import decode_entry, leaf_hash
-from syncserver.config import load_config
+from syncserver.access import devices
+from syncserver.audit.entries import decode_entry, leaf_hash
 from syncserver.errors import (
     DeviceError,
     DeviceUnknown,
@@ -22,6 +21,7 @@ from syncserver.errors import (
     TokenInvalid,
 )
 from syncserver.project import Project, init_project, open_project
+from syncserver.project.config import load_config
 
 
 def audit_kinds(project: Project) -> list[str]:
@@ -146,7 +146,7 @@ def test_audit_rows_hash_their_entries(project: Project) -> None:
 
 @pytest.mark.parametrize("label", ["kit\n3", " kit 3", "kit 3 ", "", "kit\u202e3", "k" * 65])
 def test_token_labels_are_exact_strings(project: Project, label: str) -> None:
-    from syncserver import tokens
+    from syncserver.access import admin_tokens as tokens
     from syncserver.errors import SyncServerError
 
     with pytest.raises(DeviceError) as e:

@@ -14,8 +14,8 @@ from server_helpers import make_record
 
 from schemas.bundle import DeviceKey, seal_bundle
 from schemas.errors import BundleReason
-from syncserver.quarantine_hints import Cause, cause_of, hint_for
-from syncserver.review import list_quarantine
+from syncserver.records.quarantine_hints import Cause, cause_of, hint_for
+from syncserver.records.review import list_quarantine
 
 AGAIN = "releasing it would only quarantine it again"
 

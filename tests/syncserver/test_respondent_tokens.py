@@ -25,7 +25,7 @@ from syncserver.respondents import (
     match_weight,
     stored_tokens,
 )
-from syncserver.respondents._tokens import TOKEN_BYTES, letters_variants
+from syncserver.respondents._pseudonyms import TOKEN_BYTES, letters_variants
 
 KEY = PseudonymKey(hashlib.sha256(b"test key").digest())
 OTHER_KEY = PseudonymKey(hashlib.sha256(b"another project").digest())

@@ -11,13 +11,7 @@ import pytest
 
 from syncserver.errors import ConfigError, WeightsError
 from syncserver.project import Project
-from syncserver.respondents import (
-    Matcher,
-    default_weights,
-    estimate,
-    load_weights,
-    render_weights,
-)
+from syncserver.respondents import Matcher, default_weights, estimate, load_weights, render_weights
 from syncserver.respondents._weights import M_FLOOR
 
 SHIPPED = Path(__file__).resolve().parents[2] / "syncserver" / "respondents" / "weights-v1.toml"

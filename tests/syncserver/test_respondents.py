@@ -14,8 +14,8 @@ from respondent_helpers import FORM, Env, interview
 from server_helpers import NOW, make_record
 
 from schemas.wire import Record
+from syncserver.analysis.export import export_form
 from syncserver.errors import NotFound, ReviewConflict
-from syncserver.export import export_form
 from syncserver.project import Project
 from syncserver.respondents import (
     Matcher,

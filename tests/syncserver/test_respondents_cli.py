@@ -11,8 +11,8 @@ import pytest
 from respondent_helpers import Env, interview
 
 from syncserver.cli import main
-from syncserver.identity import Secret
 from syncserver.project import open_project
+from syncserver.project.keys import Secret
 from syncserver.respondents import load_weights
 
 

@@ -14,14 +14,15 @@ from server_helpers import NOW, device_request, make_record, seal_for
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
-from syncserver import devices
-from syncserver._prepare import Preparer
-from syncserver.audit import decode_entry
+from syncserver.access import devices
+from syncserver.audit.entries import decode_entry
 from syncserver.errors import NotFound, UploadConflict
 from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload
+from syncserver.ingest._prepare import Preparer
+from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project
-from syncserver.review import (
+from syncserver.records.review import (
     list_conflicts,
     list_quarantine,
     record_history,
@@ -29,7 +30,6 @@ from syncserver.review import (
     resolve_conflict,
     set_review,
 )
-from syncserver.uploads import UploadArea
 
 FORM = shipped_form("escapee-interview")
 NAME = "시험이름"

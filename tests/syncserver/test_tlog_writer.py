@@ -1,4 +1,4 @@
-"""The audit-log writer, syncserver.tlog, checked against the independent verifier
+"""The audit-log writer, syncserver.audit.tlog, checked against the independent verifier
 schemas.tlog and against published known answers (docs/spec/audit-log-v1.md).
 """
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from schemas import tlog as verifier
 from schemas.errors import CheckpointInvalid, NoteReason
-from syncserver.tlog import (
+from syncserver.audit.tlog import (
     LeafStore,
     LogRangeError,
     MemoryLeafStore,

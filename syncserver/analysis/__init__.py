@@ -1,0 +1,1 @@
+"""What analysts take away: exports (``export``)."""

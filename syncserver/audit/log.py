@@ -1,0 +1,211 @@
+"""The audit log as the server runs it: the Merkle tree over the ``audit`` table, signed
+checkpoints and proofs (docs/spec/audit-log-v1.md).
+
+The ``audit`` table is the durable record: entries are appended inside the transactions
+that make the changes they describe. :class:`AuditLog` keeps an in-memory
+:class:`~syncserver.audit.tlog.MerkleLog` that catches up with the table (:meth:`sync`) before
+it answers, signs checkpoints with the project's Ed25519 key under the origin
+``sealsync/<project id>``, and stores each checkpoint it signs.
+
+:func:`check_before_serving` is what ``syncserver run`` calls before it serves (and so
+before it signs anything): the log verifies against its newest signed checkpoint, every
+entry after that checkpoint carries the writer's chained MAC (audit-log-v1.md §14.3),
+and the tables that decide who may act agree with the log (§14.2). A server never signs
+a checkpoint over rows someone added or changed in store.db by hand.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+
+from ..errors import SyncServerError
+from ..project import Project
+from .entries import MAC_FROM_KEY, chain_mac, mac_key, read_mac_from
+from .tlog import MemoryLeafStore, MerkleLog, sign_checkpoint, verifier_key
+
+__all__ = ["AuditLog", "AuditLogBroken", "StartupCheck", "check_before_serving", "store_checkpoint"]
+
+
+class AuditLog:
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.origin = project.log_origin
+        self._tree = MerkleLog(MemoryLeafStore())
+        self._lock = threading.Lock()
+        self._last: tuple[int, bytes, str] | None = None  # the newest checkpoint signed
+
+    @property
+    def verifier_key(self) -> str:
+        """The C2SP verifier key string collectors and auditors pin."""
+        return verifier_key(self.origin, self.project.identity.signing_public)
+
+    def sync(self) -> int:
+        """Take in every committed entry not yet in the tree; return the tree size."""
+        with self._lock:
+            start = self._tree.size
+            rows = self.project.store.read_sync(
+                lambda c: c.execute(
+                    "SELECT idx, leaf_hash FROM audit WHERE idx >= ? ORDER BY idx", (start,)
+                ).fetchall()
+            )
+            for idx, h in rows:
+                if idx != self._tree.size:
+                    raise RuntimeError("audit table has a gap")  # never: indexes are dense
+                self._tree.append_leaf_hash(h)
+            return self._tree.size
+
+    def checkpoint(self) -> tuple[int, bytes, str]:
+        """(size, root, signed note) for the current tree; the note is stored."""
+        size, root, note = self._sign()
+        self.project.store.write_sync(lambda conn: store_checkpoint(conn, size, note))
+        return size, root, note
+
+    def covering(self, index: int) -> tuple[int, bytes, str]:
+        """A signed checkpoint whose tree holds entry ``index``: the newest one signed if
+        it does, else a new one. Under load, the receipts of one group commit share one
+        signature. Not stored: the caller stores it (:func:`store_checkpoint`) in the
+        transaction that stores what it hands out."""
+        with self._lock:
+            last = self._last
+        if last is not None and last[0] > index:
+            return last
+        return self._sign()
+
+    def _sign(self) -> tuple[int, bytes, str]:
+        size = self.sync()
+        with self._lock:
+            root = self._tree.root(size)
+        note = sign_checkpoint(self.origin, size, root, self.origin, self.project.identity.signing)
+        with self._lock:
+            if self._last is None or size > self._last[0]:
+                self._last = (size, root, note)  # sizes only grow: receipts never go back
+        return size, root, note
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        self.sync()
+        with self._lock:
+            return self._tree.inclusion_proof(index, size)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        self.sync()
+        with self._lock:
+            return self._tree.consistency_proof(size1, size2)
+
+
+def store_checkpoint(conn: sqlite3.Connection, size: int, note: str) -> None:
+    """Keep a signed checkpoint for auditors (once per size)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO checkpoints (size, note, created_ms) VALUES (?, ?, ?)",
+        (size, note, int(time.time() * 1000)),
+    )
+
+
+# -- the check before serving -------------------------------------------------------------
+
+
+class AuditLogBroken(SyncServerError):
+    """The store's audit log, or a table it decides, was changed outside sealsync: the
+    server refuses to start (and so to sign a checkpoint over it)."""
+
+    status = 500
+    code = "audit_log_broken"
+
+
+_HINT_BROKEN = (
+    "run `syncserver audit verify` to see where; keep this store.db as evidence (copy it "
+    "aside), then restore store.db from a backup made before the change"
+)
+
+
+@dataclass(frozen=True)
+class StartupCheck:
+    """What :func:`check_before_serving` found: ``entries`` in the log, ``covered`` by
+    the newest signed checkpoint, ``unbound`` of those after it written before the store
+    kept a MAC per entry (schema 4), and the rows ``unbound`` in the access tables."""
+
+    entries: int
+    covered: int
+    unbound: int
+    unbound_rows: tuple[str, ...]
+    seconds: float
+
+
+def check_before_serving(project: Project) -> StartupCheck:
+    """Check the log before a server signs anything over it; raise :class:`AuditLogBroken`
+    with what is wrong and what to do otherwise (audit-log-v1.md §14.4).
+
+    1. The whole log verifies with the project's own key (:func:`~syncserver.audit.verify.
+       verify_log`): every checkpoint and receipt, the newest included, matches the root
+       recomputed from the entries, and every entry hashes to its leaf hash.
+    2. Every entry after the newest checkpoint carries a valid chained MAC (from the
+       index the store's ``audit_mac_from`` marker names; entries before it were written
+       by a sealsync that kept none).
+    3. ``devices``, ``enroll_tokens`` and ``admin_tokens`` agree with the log.
+    """
+    from .verify import verify_log  # the independent verifier; it never imports us
+
+    start = time.perf_counter()
+    vkey = verifier_key(project.log_origin, project.identity.signing_public)
+    report = verify_log(project.config.sqlite_path, key=vkey)
+    if report.differences:
+        more = f" (and {len(report.differences) - 1} more)" if len(report.differences) > 1 else ""
+        raise AuditLogBroken(
+            "refusing to start: the tables that decide who may act differ from the audit "
+            f"log: {report.differences[0]}{more}",
+            hint=_HINT_BROKEN,
+        )
+    if not report.ok:
+        raise AuditLogBroken(
+            f"refusing to start: the audit log does not verify: {report.first_problem}",
+            hint=_HINT_BROKEN,
+        )
+    key = mac_key(project.identity.store_key)
+    covered = report.covered
+
+    def tail(conn: sqlite3.Connection) -> tuple[object, list[tuple[int, bytes, bytes | None]]]:
+        marker = conn.execute("SELECT value FROM meta WHERE key = ?", (MAC_FROM_KEY,)).fetchone()
+        rows = conn.execute(
+            "SELECT idx, leaf_hash, mac FROM audit WHERE idx >= ? ORDER BY idx",
+            (max(covered - 1, 0),),
+        ).fetchall()
+        return (None if marker is None else marker[0]), rows
+
+    marker, rows = project.store.read_sync(tail)
+    if marker is None:
+        mac_from = 0  # a store made with the chain: every entry carries a MAC
+    else:
+        found = read_mac_from(key, marker)
+        if found is None:
+            raise AuditLogBroken(
+                "refusing to start: the store's record of where the audit log's MAC chain "
+                "starts (meta audit_mac_from) was changed",
+                hint=_HINT_BROKEN,
+            )
+        mac_from = found
+    prev: bytes | None = None
+    unbound = 0
+    for idx, leaf, mac in rows:
+        if idx < covered:  # the row before the tail: only its MAC is used
+            prev = mac
+            continue
+        if idx < mac_from:
+            unbound += 1
+        elif mac is None or mac != chain_mac(key, prev, idx, leaf):
+            raise AuditLogBroken(
+                f"refusing to start: entry {idx} of the audit log was not written by this "
+                f"server: it comes after the last signed checkpoint (size {covered}) and "
+                f"{'carries no MAC' if mac is None else 'its MAC does not check'} "
+                "(added or changed in store.db by hand?)",
+                hint=_HINT_BROKEN,
+            )
+        prev = mac
+    return StartupCheck(
+        entries=report.entries,
+        covered=covered,
+        unbound=unbound,
+        unbound_rows=report.unbound,
+        seconds=time.perf_counter() - start,
+    )

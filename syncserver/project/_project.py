@@ -1,0 +1,113 @@
+"""A project on disk: configuration, sealed identity, store (docs/spec/api-v1.md §8).
+
+DIR/sealsync.toml     configuration (no secrets)
+DIR/identity.sealed   the project's private keys, encrypted
+DIR/store.db          the SQLite store (WAL)
+DIR/blobs/            raw bundles, content-addressed
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..audit.entries import AuditEntry, append, mac_key
+from ..errors import ProjectExists, ProjectMissing
+from ..store import SqliteStore
+from .config import CONFIG_NAME, Config, load_config, render_config
+from .keys import KdfParams, ProjectIdentity, Secret, load_identity, save_identity
+
+__all__ = ["IDENTITY_NAME", "Project", "init_project", "open_project"]
+
+IDENTITY_NAME = "identity.sealed"
+
+
+@dataclass
+class Project:
+    config: Config
+    identity: ProjectIdentity
+    store: SqliteStore
+
+    @property
+    def project_id(self) -> uuid.UUID:
+        return self.identity.project_id
+
+    @property
+    def log_origin(self) -> str:
+        return f"sealsync/{self.project_id}"
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _store(config: Config, identity: ProjectIdentity) -> SqliteStore:
+    """The project's store, opened with the audit log's MAC key (audit-log-v1.md §14.3)."""
+    return SqliteStore(config.sqlite_path, audit_key=mac_key(identity.store_key)).open()
+
+
+def init_project(
+    directory: Path,
+    secret: Secret,
+    *,
+    actor: str,
+    kdf: KdfParams | None = None,
+    config: Config | None = None,
+) -> Project:
+    """Create a project in ``directory`` (new or empty) and return it, open. ``actor``
+    names who created it in the ``init`` entry (``cli:<user>``)."""
+    if (directory / CONFIG_NAME).exists() or (directory / IDENTITY_NAME).exists():
+        raise ProjectExists(
+            f"{directory} already holds a project",
+            hint="choose another directory; a project is never overwritten",
+        )
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (directory / "blobs").mkdir(mode=0o700, exist_ok=True)
+    config = config or Config()
+    config = Config(
+        project_dir=str(directory),
+        store=config.store,
+        server=config.server,
+        limits=config.limits,
+        devices=config.devices,
+        respondents=config.respondents,
+    )
+    identity = ProjectIdentity.generate()
+    save_identity(directory / IDENTITY_NAME, identity, secret, kdf=kdf)
+    tmp = directory / (CONFIG_NAME + ".tmp")
+    tmp.write_text(render_config(config), encoding="utf-8")
+    os.replace(tmp, directory / CONFIG_NAME)
+    store = _store(config, identity)
+    now = int(time.time() * 1000)
+
+    def setup(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("project_id", identity.project_id.bytes),
+                ("recipient_public", identity.recipient_public.raw),
+                ("signing_public", identity.signing_public_bytes()),
+            ],
+        )
+        append(
+            conn,
+            AuditEntry(kind="init", at_ms=now, actor=actor, subject=str(identity.project_id)),
+        )
+
+    store.write_sync(setup)
+    return Project(config=load_config(directory, env={}), identity=identity, store=store)
+
+
+def open_project(directory: Path, secret: Secret) -> Project:
+    """Open an existing project; the secret unlocks its identity."""
+    if not (directory / CONFIG_NAME).exists():
+        raise ProjectMissing(
+            f"no project in {directory}", hint="create one with `syncserver init DIR`"
+        )
+    config = load_config(directory)
+    identity = load_identity(directory / IDENTITY_NAME, secret)
+    store = _store(config, identity)
+    return Project(config=config, identity=identity, store=store)

@@ -1,0 +1,90 @@
+"""A project opened without its secret, for the commands that only read.
+
+``syncserver forms list``, ``devices list``, ``tokens list``, ``quarantine list`` and
+``show``, ``conflicts list`` and ``records show`` (without sensitive answers) read tables
+that are not encrypted: they need the configuration and the store, never the project's
+keys. :func:`open_read_only` gives them a :class:`ReadOnlyProject`: the store is never
+opened for writing (every read runs on a read-only SQLite connection, and a write fails),
+and asking it for the identity is an error that names what to do instead.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+from ..errors import IdentityError, ProjectMissing, StoreError
+from ..store import SCHEMA_VERSION, SqliteStore
+from ._project import Project
+from .config import CONFIG_NAME, Config, load_config
+from .keys import ProjectIdentity
+
+__all__ = ["ReadOnlyProject", "open_read_only"]
+
+
+class ReadOnlyProject(Project):
+    """A :class:`~syncserver.project.Project` with its configuration and a read-only
+    store, and no identity."""
+
+    def __init__(self, config: Config, store: SqliteStore, project_id: uuid.UUID) -> None:
+        self.config = config
+        self.store = store
+        self._project_id = project_id
+
+    @property
+    def identity(self) -> ProjectIdentity:
+        raise IdentityError(
+            "this command opened the project without its secret",
+            hint="it only reads; a command that signs, decrypts or writes asks for the secret",
+        )
+
+    @identity.setter
+    def identity(self, value: ProjectIdentity) -> None:
+        raise AttributeError("a read-only project has no identity")
+
+    @property
+    def project_id(self) -> uuid.UUID:
+        return self._project_id
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyProject({self._project_id})"
+
+
+def open_read_only(directory: Path) -> ReadOnlyProject:
+    """Open the project in ``directory`` for reading: no secret, no write, no migration."""
+    if not (directory / CONFIG_NAME).exists():
+        raise ProjectMissing(
+            f"no project in {directory}", hint="create one with `syncserver init DIR`"
+        )
+    config = load_config(directory)
+    path = config.sqlite_path
+    if not path.is_file():
+        raise StoreError(
+            f"no store at {path}", hint="restore store.db from a backup, or check --dir"
+        )
+    store = SqliteStore(path)  # not open()ed: only read-only connections, made on use
+
+    def head(conn: sqlite3.Connection) -> tuple[int, bytes | None]:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        row = conn.execute("SELECT value FROM meta WHERE key = 'project_id'").fetchone()
+        return version, None if row is None else row[0]
+
+    try:
+        version, raw = store.read_sync(head)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store was written by a newer sealsync (schema {version})",
+                hint="upgrade sealsync before opening this project",
+            )
+        if version < SCHEMA_VERSION:
+            raise StoreError(
+                f"the store has schema {version}; this sealsync reads schema {SCHEMA_VERSION}",
+                hint="start the server once (`syncserver run`): it upgrades the store",
+            )
+        if raw is None or len(raw) != 16:
+            raise StoreError(f"{path.name} names no project", hint="restore store.db from a backup")
+    except BaseException:
+        store.close()
+        raise
+    return ReadOnlyProject(config, store, uuid.UUID(bytes=raw))
