@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from ..errors import StoreError
 
 if TYPE_CHECKING:
-    from ..store import SqliteStore
+    from ..store import Store
 
 __all__ = [
     "AuditEntry",
@@ -165,7 +165,7 @@ def append(conn: sqlite3.Connection, entry: AuditEntry) -> int:
 
 
 def log_key_use(
-    store: SqliteStore,
+    store: Store,
     subjects: Iterable[str],
     *,
     purpose: str,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..audit.entries import AuditEntry, append, mac_key
 from ..errors import ProjectExists, ProjectMissing
-from ..store import SqliteStore
+from ..store import SqliteStore, Store
 from .config import CONFIG_NAME, Config, load_config, render_config
 from .keys import KdfParams, ProjectIdentity, Secret, load_identity, save_identity
 
@@ -30,7 +30,7 @@ IDENTITY_NAME = "identity.sealed"
 class Project:
     config: Config
     identity: ProjectIdentity
-    store: SqliteStore
+    store: Store
 
     @property
     def project_id(self) -> uuid.UUID:

@@ -28,7 +28,7 @@ from functools import cache
 
 from ..audit.entries import AuditEntry, append
 from ..project import Project
-from ..store import SqliteStore
+from ..store import Store
 from . import _store as st
 from ._compare import STRONG_NAME_LEVELS, TF_NAME_LEVELS, Comparison, compare, match_weight
 from ._identity import IdentityAnswers
@@ -66,7 +66,7 @@ def _default_weights() -> Weights:
 class Matcher:
     """The matcher of one project: its pseudonym key, its weights, its store."""
 
-    def __init__(self, store: SqliteStore, key: PseudonymKey, weights: Weights | None = None):
+    def __init__(self, store: Store, key: PseudonymKey, weights: Weights | None = None):
         self.store = store
         self.key = key
         self.weights = weights or _default_weights()

@@ -1,6 +1,9 @@
-"""The central store (SQLite now; PostgreSQL behind the same interface next)."""
+"""The central store: one interface (:class:`Store`, whose transactions hand out typed
+repositories, :class:`Tx`), and its backends: SQLite (:mod:`.sqlite`, the embedded
+default); PostgreSQL behind the same interface next (issue 12). All SQL lives under
+this package; nothing else imports a database driver."""
 
-from ._schema import SCHEMA_VERSION
-from ._sqlite import SqliteStore
+from ._api import Store, Tx
+from .sqlite import SCHEMA_VERSION, SqliteStore
 
-__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+__all__ = ["SCHEMA_VERSION", "SqliteStore", "Store", "Tx"]

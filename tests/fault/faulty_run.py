@@ -27,6 +27,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from syncserver.store.sqlite._conn import Connection
+
 CONTROL = Path(os.environ["SEALSYNC_FAULT_DIR"])
 #: Held around every read-modify-write of a control file (the server's threads race).
 LOCK = threading.RLock()
@@ -88,15 +90,11 @@ class _FillingOs:
             return n
 
 
-class _FillingConnection:
-    """The store's writer connection, failing as SQLite does on a full disk."""
+class _FillingConnection(Connection):
+    """The store's writer connection (and so its repositories), failing as SQLite does
+    on a full disk."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._changes = 0  # total_changes when the transaction began
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
+    _changes = 0  # total_changes when the transaction began
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         mode = _sqlite_mode()
@@ -106,28 +104,29 @@ class _FillingConnection:
             if word in ("INSERT", "UPDATE", "DELETE", "REPLACE") and table in sql:
                 raise _sqlite_full()
         if sql.strip().upper().startswith("BEGIN"):
-            self._changes = self._conn.total_changes
-        wrote = self._conn.total_changes != self._changes  # a commit without writes
+            self._changes = self.total_changes
+        wrote = self.total_changes != self._changes  # a commit without writes
         if mode == "commit" and sql.strip().upper() == "COMMIT" and wrote:  # needs no space
-            self._conn.execute("ROLLBACK")  # SQLite rolls back a commit it cannot write
+            super().execute("ROLLBACK")  # SQLite rolls back a commit it cannot write
             raise _sqlite_full()
-        return self._conn.execute(sql, *args)
+        return super().execute(sql, *args)
 
 
 def _install() -> None:
     import syncserver.ingest.uploads as uploads
     import syncserver.service as service
-    import syncserver.store._sqlite as store
+    import syncserver.store.sqlite._store as store
 
     uploads.os = _FillingOs()  # type: ignore[assignment]
 
-    real_connect = store._connect
+    real_connect = store.connect
 
-    def connect(path: Path, *, readonly: bool = False) -> Any:
-        conn = real_connect(path, readonly=readonly)
-        return conn if readonly else _FillingConnection(conn)
+    def connect(path: Path, *, readonly: bool = False, **_: Any) -> Any:
+        if readonly:
+            return real_connect(path, readonly=True)
+        return real_connect(path, factory=_FillingConnection)
 
-    store._connect = connect
+    store.connect = connect
 
     real_statvfs = os.statvfs
 

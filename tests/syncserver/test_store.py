@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from syncserver.errors import StorageFull, StoreError
-from syncserver.store import SqliteStore
-from syncserver.store._schema import SCHEMA_VERSION
+from syncserver.store import SCHEMA_VERSION, SqliteStore
 
 
 def test_wal_full_sync_and_schema_version(tmp_path: Path) -> None:

@@ -24,10 +24,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
-from .._fs import LOW_SPACE_BYTES, disk_full, space_left
-from ..errors import StorageFull, StoreError
+from ..._fs import LOW_SPACE_BYTES, disk_full, space_left
+from ...errors import StorageFull, StoreError
+from .._api import Tx
+from ._conn import connect
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SqliteStore"]
@@ -36,25 +38,6 @@ __all__ = ["SqliteStore"]
 MAC_CHAIN_SCHEMA = 4
 
 T = TypeVar("T")
-
-
-class _Connection(sqlite3.Connection):
-    """A connection that may carry the audit log's MAC key (the writer's only)."""
-
-    audit_mac_key: bytes | None = None
-
-
-def _connect(path: Path, *, readonly: bool = False) -> _Connection:
-    uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
-    conn = sqlite3.connect(
-        uri, uri=True, isolation_level=None, check_same_thread=False, factory=_Connection
-    )
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 10000")
-    if not readonly:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-    return conn
 
 
 class SqliteStore:
@@ -78,7 +61,7 @@ class SqliteStore:
     def open(self) -> SqliteStore:
         """Open (creating and migrating if needed). Synchronous: call before serving."""
         try:
-            writer = _connect(self.path)
+            writer = connect(self.path)
             writer.audit_mac_key = self._audit_key
             self._writer = writer
             self._migrate(self._writer)
@@ -124,7 +107,7 @@ class SqliteStore:
     def _mac_from(conn: sqlite3.Connection, key: bytes) -> None:
         """Migration 4: every audit row appended from now on carries a MAC; the rows
         already there (a store from before schema 4) do not."""
-        from ..audit.entries import MAC_FROM_KEY, mac_from_marker
+        from ...audit.entries import MAC_FROM_KEY, mac_from_marker
 
         (n,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM audit").fetchone()
         conn.execute(
@@ -134,7 +117,11 @@ class SqliteStore:
 
     # -- running work -------------------------------------------------------------------
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    @overload
+    def write_sync(self, fn: Callable[[Tx], T]) -> T: ...
+    @overload
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    def write_sync(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn`` in a durable write transaction, from any thread but the writer's.
 
         Like :meth:`write`, it goes through the single writer thread and may share a
@@ -150,10 +137,14 @@ class SqliteStore:
         self._writer_pool.submit(self._drain)
         return fut.result()
 
-    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    @overload
+    def read_sync(self, fn: Callable[[Tx], T]) -> T: ...
+    @overload
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    def read_sync(self, fn: Callable[[Any], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path, readonly=True)
+            conn = connect(self.path, readonly=True)
             self._local.conn = conn
             with self._lock:
                 self._readers.append(conn)
@@ -166,7 +157,11 @@ class SqliteStore:
         except sqlite3.Error as e:
             raise StoreError(f"store read failed ({e.__class__.__name__})") from None
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    @overload
+    async def write(self, fn: Callable[[Tx], T]) -> T: ...
+    @overload
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    async def write(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn`` in a write transaction, possibly group-committed with others."""
         if self._writer is None:
             raise StoreError("the store is closed")
@@ -227,7 +222,11 @@ class SqliteStore:
             else:
                 _settle(fut, result, error)
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    @overload
+    async def read(self, fn: Callable[[Tx], T]) -> T: ...
+    @overload
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    async def read(self, fn: Callable[[Any], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self.read_sync, fn)
 
