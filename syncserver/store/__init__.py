@@ -3,7 +3,20 @@ repositories, :class:`Tx`), and its backends: SQLite (:mod:`.sqlite`, the embedd
 default); PostgreSQL behind the same interface next (issue 12). All SQL lives under
 this package; nothing else imports a database driver."""
 
+from ._access import AdminToken, Device, EnrollHow, EnrollToken, Role
 from ._api import Store, Tx
+from ._forms import StoredForm
 from .sqlite import SCHEMA_VERSION, SqliteStore
 
-__all__ = ["SCHEMA_VERSION", "SqliteStore", "Store", "Tx"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "AdminToken",
+    "Device",
+    "EnrollHow",
+    "EnrollToken",
+    "Role",
+    "SqliteStore",
+    "Store",
+    "StoredForm",
+    "Tx",
+]
