@@ -1,5 +1,6 @@
 """`syncserver`: the admin command line (thin: it parses arguments and calls libraries)."""
 
-from ._main import build_parser, cli_actor, main
+from ._common import cli_actor
+from ._main import build_parser, main
 
 __all__ = ["build_parser", "cli_actor", "main"]

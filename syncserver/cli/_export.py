@@ -2,7 +2,7 @@
 
 Wired into ``syncserver.cli.build_parser`` with::
 
-    cli_export.register(sub, _project_options, _project)
+    cli_export.register(sub, project_options, open_unlocked)
 
 Whoever runs the command holds the project secret, i.e. acts as ``admin``: the only
 role that may ask for sensitive answers (:data:`syncserver.analysis.export.SENSITIVE_ROLES`).
@@ -11,14 +11,15 @@ role that may ask for sensitive answers (:data:`syncserver.analysis.export.SENSI
 from __future__ import annotations
 
 import argparse
-import datetime
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._time import now
 from ..analysis.export import export_form
 from ..project import Project
+from ._common import cli_actor
 
 __all__ = ["SENSITIVE_WARNING", "register"]
 
@@ -84,8 +85,6 @@ def register(
 
 
 def _run(args: argparse.Namespace, open_project_fn: Callable[[argparse.Namespace], Project]) -> int:
-    from ._main import cli_actor
-
     if args.include_sensitive:
         print(SENSITIVE_WARNING, file=sys.stderr)
     project = open_project_fn(args)
@@ -102,7 +101,7 @@ def _run(args: argparse.Namespace, open_project_fn: Callable[[argparse.Namespace
             overwrite=args.overwrite,
             role="admin",
             actor=cli_actor(),
-            now=datetime.datetime.now(datetime.UTC),
+            now=now(),
         )
     finally:
         project.close()

@@ -3,7 +3,7 @@
 
 Wired into ``syncserver.cli.build_parser`` with::
 
-    cli_respondents.register(sub, _project_options, _opened)
+    cli_respondents.register(sub, project_options, opened)
 
 Ids are printed and accepted in full. Identity answers are shown only with
 ``--include-sensitive``, and each such look is a ``key_use`` audit entry.
@@ -24,17 +24,14 @@ from typing import Any
 from schemas.ids import parse_id
 
 from .. import respondents as rs
+from .._time import now
 from ..errors import SyncServerError
 from ..project import Project
-from ._main import cli_actor
+from ._common import cli_actor
 
 __all__ = ["register"]
 
 Opened = Callable[[argparse.Namespace], contextlib.AbstractContextManager[Project]]
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 def _id(text: str) -> uuid.UUID:
@@ -119,7 +116,7 @@ def _show(args: argparse.Namespace, opened: Opened) -> int:
         who: dict[uuid.UUID, rs.IdentityAnswers] = {}
         if args.include_sensitive:
             records = [m.record_id for side in sides for m in side.members]
-            who = rs.identity_of(project, records, actor=cli_actor(), now=_now())
+            who = rs.identity_of(project, records, actor=cli_actor(), now=now())
     for side in sides:
         _print_respondent(side, who if args.include_sensitive else None)
     if args.include_sensitive:
@@ -152,7 +149,7 @@ def _print_respondent(r: rs.Respondent, who: dict[uuid.UUID, rs.IdentityAnswers]
 def _link(args: argparse.Namespace, opened: Opened) -> int:
     with opened(args) as project:
         a, b = _pair(args, project)
-        cluster = rs.link(project, a, b, actor=cli_actor(), now=_now())
+        cluster = rs.link(project, a, b, actor=cli_actor(), now=now())
     print(f"linked: {a} and {b} are respondent {cluster}")
     return 0
 
@@ -160,7 +157,7 @@ def _link(args: argparse.Namespace, opened: Opened) -> int:
 def _distinct(args: argparse.Namespace, opened: Opened) -> int:
     with opened(args) as project:
         a, b = _pair(args, project)
-        rs.mark_distinct(project, a, b, actor=cli_actor(), now=_now())
+        rs.mark_distinct(project, a, b, actor=cli_actor(), now=now())
     print(f"recorded: {a} and {b} are different people; they will not be linked automatically")
     return 0
 
@@ -168,8 +165,8 @@ def _distinct(args: argparse.Namespace, opened: Opened) -> int:
 def _unlink(args: argparse.Namespace, opened: Opened) -> int:
     record = _id(args.record_id)
     with opened(args) as project:
-        old, now = rs.unlink(project, record, actor=cli_actor(), now=_now())
-    print(f"unlinked: interview {record} left respondent {old}; it is now respondent {now}")
+        old, new = rs.unlink(project, record, actor=cli_actor(), now=now())
+    print(f"unlinked: interview {record} left respondent {old}; it is now respondent {new}")
     return 0
 
 
@@ -195,12 +192,12 @@ def _rebuild(args: argparse.Namespace, opened: Opened) -> int:
         report = rs.rebuild(
             project,
             matcher,
-            now=_now(),
+            now=now(),
             everything=args.everything,
             actor=actor,
             progress=_progress,
         )
-        pending = rs.match_pending(project, matcher, now=_now(), actor=actor)
+        pending = rs.match_pending(project, matcher, now=now(), actor=actor)
     print(
         f"rebuilt: {report.interviews + pending.interviews} interviews matched, "
         f"{report.linked + pending.linked} linked, {report.queued + pending.queued} queued"

@@ -14,7 +14,7 @@ from admin_cli_helpers import SHIPPED, Admin, make_admin, now, valid_answers
 from server_helpers import device_request
 
 from syncserver.access import devices
-from syncserver.cli import _main as cli
+from syncserver.cli import _access as cli
 from syncserver.cli import main
 from syncserver.records.review import list_quarantine
 
@@ -119,7 +119,7 @@ def test_enrollment_token_labels_are_kept_and_shown(
     assert re.fullmatch(rf"kit 4 {{19}} made {stamp}  unused, valid to {stamp}", listing[1])
     # two days on, the unused token has expired (tokens live 24 hours)
     later = now() + datetime.timedelta(days=2)
-    monkeypatch.setattr(cli, "_now", lambda: later)
+    monkeypatch.setattr(cli, "now", lambda: later)
     listing = admin.ok("devices", "tokens", secret=False).splitlines()
     assert re.fullmatch(rf"kit 4 {{19}} made {stamp}  expired unused {stamp}", listing[1])
     assert " used " in listing[0]

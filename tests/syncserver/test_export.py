@@ -30,7 +30,7 @@ from schemas.wire import Record, encode_record
 from syncserver.access import devices
 from syncserver.analysis.export import REDACTED, ExportRefused, ExportReport, export_form
 from syncserver.audit.entries import AuditEntry, decode_entry
-from syncserver.cli import _main as cli
+from syncserver.cli import _common as cli
 from syncserver.cli._export import SENSITIVE_WARNING, register
 from syncserver.errors import BadRequest, NotFound
 from syncserver.forms import publish_form
@@ -536,7 +536,7 @@ def test_cli_export_warns_about_sensitive_data(
 ) -> None:
     parser = argparse.ArgumentParser(prog="syncserver")
     sub = parser.add_subparsers(dest="command")
-    register(sub, cli._project_options, cli._project)
+    register(sub, cli.project_options, cli.open_unlocked)
     assert SECRET.passphrase is not None
     secret = tmp_path / "pass"
     secret.write_text(SECRET.passphrase + "\n", encoding="utf-8")
