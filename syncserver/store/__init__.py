@@ -6,17 +6,35 @@ this package; nothing else imports a database driver."""
 from ._access import AdminToken, Device, EnrollHow, EnrollToken, Role
 from ._api import Store, Tx
 from ._forms import StoredForm
+from ._respondents import (
+    CandidateState,
+    ClusterMember,
+    Interview,
+    LinkHow,
+    RespondentCounts,
+    RespondentState,
+    StoredCandidate,
+    StoredLink,
+)
 from .sqlite import SCHEMA_VERSION, SqliteStore
 
 __all__ = [
     "SCHEMA_VERSION",
     "AdminToken",
+    "CandidateState",
+    "ClusterMember",
     "Device",
     "EnrollHow",
     "EnrollToken",
+    "Interview",
+    "LinkHow",
+    "RespondentCounts",
+    "RespondentState",
     "Role",
     "SqliteStore",
     "Store",
+    "StoredCandidate",
     "StoredForm",
+    "StoredLink",
     "Tx",
 ]

@@ -25,7 +25,7 @@ from ._access import AdminTokensRepo, DevicesRepo, EnrollTokensRepo
 from ._audit import AuditRepo, CheckpointsRepo
 from ._forms import FormsRepo, MetaRepo
 from ._ingest import BundlesRepo, QuarantineRepo, RecordsRepo, UploadsRepo
-from ._respondents import RespondentsRepo
+from ._respondents import CandidatesRepo, LinksRepo, PostingsRepo, RespondentsRepo
 
 __all__ = ["Store", "Tx"]
 
@@ -59,6 +59,12 @@ class Tx(Protocol):
     def checkpoints(self) -> CheckpointsRepo: ...
     @property
     def respondents(self) -> RespondentsRepo: ...
+    @property
+    def postings(self) -> PostingsRepo: ...
+    @property
+    def links(self) -> LinksRepo: ...
+    @property
+    def candidates(self) -> CandidatesRepo: ...
 
     # Transitional (issue 12): SQL still written outside the store. Goes once unused.
     def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...

@@ -11,7 +11,7 @@ from ._access import SqliteAdminTokens, SqliteDevices, SqliteEnrollTokens
 from ._audit import SqliteAudit, SqliteCheckpoints
 from ._forms import SqliteForms, SqliteMeta
 from ._ingest import SqliteBundles, SqliteQuarantine, SqliteRecords, SqliteUploads
-from ._respondents import SqliteRespondents
+from ._respondents import SqliteCandidates, SqliteLinks, SqlitePostings, SqliteRespondents
 
 __all__ = ["Connection", "connect"]
 
@@ -69,6 +69,18 @@ class Connection(sqlite3.Connection):
     @cached_property
     def respondents(self) -> SqliteRespondents:
         return SqliteRespondents(self)
+
+    @cached_property
+    def postings(self) -> SqlitePostings:
+        return SqlitePostings(self)
+
+    @cached_property
+    def links(self) -> SqliteLinks:
+        return SqliteLinks(self)
+
+    @cached_property
+    def candidates(self) -> SqliteCandidates:
+        return SqliteCandidates(self)
 
 
 def connect(
