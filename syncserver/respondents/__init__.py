@@ -9,6 +9,7 @@ respondents that exports count.
 """
 
 from ._compare import NAME_LEVELS, Comparison, compare, match_weight
+from ._filing import file_postings, register
 from ._identity import IdentityAnswers, identity_answers, identity_roles
 from ._matcher import Matcher, MatchReport
 from ._pseudonyms import TOKEN_VERSION, Probe, PseudonymKey, StoredTokens, stored_tokens
@@ -28,7 +29,6 @@ from ._review import (
     stats,
     unlink,
 )
-from ._store import file_postings, register
 from ._weights import Weights, default_weights, estimate, load_weights, render_weights
 from ._worker import MatchWorker
 

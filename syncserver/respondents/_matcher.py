@@ -19,18 +19,19 @@ identity answer from the store.
 from __future__ import annotations
 
 import datetime
-import sqlite3
 import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
+from .._time import ms
 from ..audit.entries import AuditEntry, append
 from ..project import Project
-from ..store import Store
-from . import _store as st
+from ..store import CandidateState, LinkHow, Store, Tx
+from ._clusters import recluster
 from ._compare import STRONG_NAME_LEVELS, TF_NAME_LEVELS, Comparison, compare, match_weight
+from ._filing import decode_tokens
 from ._identity import IdentityAnswers
 from ._pseudonyms import Probe, PseudonymKey
 from ._weights import Weights, default_weights, load_weights
@@ -43,8 +44,7 @@ class Scored:
     """One candidate of a probe that scored at least the review threshold. ``score`` is
     the posterior log2 odds that the two are one person (§7.4)."""
 
-    record_id: bytes
-    cluster_id: bytes
+    record_id: uuid.UUID
     score: float
     comparison: Comparison
 
@@ -94,32 +94,25 @@ class Matcher:
         if not items:
             return report
         probes = [self.probe(rid, answers) for rid, answers in items]
-        now_ms = int(now.timestamp() * 1000)
+        now_ms = ms(now)
         with self._lock:
-            scored = self.store.read_sync(lambda c: self._score(c, probes, report))
-            self.store.write_sync(lambda c: self._decide(c, scored, now_ms, report))
+            scored = self.store.read_sync(lambda tx: self._score(tx, probes, report))
+            self.store.write_sync(lambda tx: self._decide(tx, scored, now_ms, report))
         return report
 
     # -- step 2: candidates and scores ----------------------------------------------------
 
     def _score(
-        self, conn: sqlite3.Connection, probes: list[Probe], report: MatchReport
+        self, tx: Tx, probes: list[Probe], report: MatchReport
     ) -> list[tuple[Probe, list[Scored]]]:
         w = self.weights
-        own = {
-            rid: seq
-            for seq, rid in conn.execute(
-                "SELECT seq, record_id FROM respondents WHERE record_id IN"
-                f" ({','.join('?' * len(probes))})",
-                [p.record_id.bytes for p in probes],
-            )
-        }
-        postings = st.postings_of(conn, set().union(*(p.lookups for p in probes)))
+        own = tx.respondents.seqs([p.record_id for p in probes])
+        postings = tx.postings.lookup(set().union(*(p.lookups for p in probes)))
         # This batch's own interviews are filed only in the write below: they find one
         # another through their postings here, as if already filed.
         unfiled: dict[bytes, int] = {}
         for p in probes:
-            seq = own.get(p.record_id.bytes)
+            seq = own.get(p.record_id)
             if seq is not None:
                 for t in p.postings:
                     postings.setdefault(t, []).append(seq)
@@ -129,16 +122,19 @@ class Matcher:
             seqs: set[int] = set()
             for t in p.lookups:
                 seqs.update(postings.get(t, ()))
-            seqs.discard(own.get(p.record_id.bytes, -1))
+            seqs.discard(own.get(p.record_id, -1))
             wanted.append(seqs)
-        rows = st.fetch_rows(conn, set().union(*wanted))
-        n = st.max_seq(conn)
+        found = {
+            seq: (row.record_id, decode_tokens(row.tokens))
+            for seq, row in tx.respondents.interviews(set().union(*wanted)).items()
+        }
+        n = tx.respondents.registered()
         counts: dict[bytes, int] = {}
 
         def count(token: bytes) -> int:
             c = counts.get(token)
             if c is None:
-                filed = st.count_postings(conn, token, w.tf.count_cap)
+                filed = tx.postings.count(token, w.tf.count_cap)
                 c = counts[token] = min(filed + unfiled.get(token, 0), w.tf.count_cap)
             return c
 
@@ -147,21 +143,22 @@ class Matcher:
         for p, seqs in zip(probes, wanted, strict=True):
             kept: list[Scored] = []
             for seq in seqs:
-                row = rows.get(seq)
-                if row is None:
+                hit = found.get(seq)
+                if hit is None:
                     continue
-                c = compare(p, row.tokens)
+                record_id, tokens = hit
+                c = compare(p, tokens)
                 folded = demo = None
                 # How common the values are: interviews other than these two that carry
                 # them (for a name, the probe's folded form or the candidate's, which
                 # differ across scripts).
                 if c.name in TF_NAME_LEVELS:
-                    mine, theirs = p.tokens.folded, row.tokens.folded
+                    mine, theirs = p.tokens.folded, tokens.folded
                     assert mine is not None and theirs is not None
                     folded = max(max(count(mine), count(theirs)) - 1 - (mine == theirs), 0)
-                if c.demo is not None and row.tokens.demo is not None:
-                    same = row.tokens.demo == p.tokens.demo
-                    demo = max(count(row.tokens.demo) - 1 - same, 0)
+                if c.demo is not None and tokens.demo is not None:
+                    same = tokens.demo == p.tokens.demo
+                    demo = max(count(tokens.demo) - 1 - same, 0)
                 score = prior + match_weight(
                     c,
                     w,
@@ -172,7 +169,7 @@ class Matcher:
                 )
                 report.candidates += 1
                 if score >= w.thresholds.review:
-                    kept.append(Scored(row.record_id, row.cluster_id, score, c))
+                    kept.append(Scored(record_id, score, c))
             out.append((p, kept))
         return out
 
@@ -180,25 +177,19 @@ class Matcher:
 
     def _decide(
         self,
-        conn: sqlite3.Connection,
+        tx: Tx,
         scored: list[tuple[Probe, list[Scored]]],
         now_ms: int,
         report: MatchReport,
     ) -> None:
         w = self.weights
-        st.file_postings(conn, [probe.record_id.bytes for probe, _ in scored])
+        tx.postings.file([probe.record_id for probe, _ in scored])
         for probe, kept in scored:
-            me = probe.record_id.bytes
-            if not conn.execute("SELECT 1 FROM respondents WHERE record_id = ?", (me,)).fetchone():
+            me = probe.record_id
+            if tx.respondents.cluster_of(me) is None:
                 continue  # not registered (the record was never merged): nothing to do
-            by_cluster: dict[bytes, list[Scored]] = {}
-            fresh = dict(
-                conn.execute(
-                    "SELECT record_id, cluster_id FROM respondents WHERE record_id IN"
-                    f" ({','.join('?' * len(kept))})",
-                    [s.record_id for s in kept],
-                ).fetchall()
-            )
+            by_cluster: dict[uuid.UUID, list[Scored]] = {}
+            fresh = tx.respondents.clusters_of([s.record_id for s in kept])
             for s in kept:
                 cl = fresh.get(s.record_id)
                 if cl is not None:
@@ -209,12 +200,13 @@ class Matcher:
             )
             linked = False
             for best, cl, ss in options:
-                my_cluster = self._cluster_of(conn, me)
+                my_cluster = tx.respondents.cluster_of(me)
+                assert my_cluster is not None  # registered, checked above
                 if cl == my_cluster:
                     continue  # already one respondent
-                mine = st.cluster_members(conn, my_cluster)
-                theirs = st.cluster_members(conn, cl)
-                if st.pair_between(conn, mine, theirs, "distinct"):
+                mine = tx.respondents.members(my_cluster)
+                theirs = tx.respondents.members(cl)
+                if tx.candidates.any_between(mine, theirs, CandidateState.DISTINCT):
                     continue  # a person decided: never again, neither linked nor queued
                 reached = {s.record_id for s in ss}
                 auto = (
@@ -225,68 +217,62 @@ class Matcher:
                     and theirs <= reached  # every member of that cluster looks like this one
                 )
                 if auto:
-                    self._link(conn, me, best, now_ms)
+                    self._link(tx, me, best, now_ms)
                     report.linked += 1
                     linked = True
-                elif not st.pair_between(conn, mine, theirs, "open"):  # one item per pair
-                    cid = self._queue(conn, me, best, now_ms)
+                elif not tx.candidates.any_between(mine, theirs, CandidateState.OPEN):
+                    cid = self._queue(tx, me, best, now_ms)  # one item per pair
                     if cid is not None:
                         report.queued += 1
                         report.review_ids.append(cid)
-            conn.execute("UPDATE respondents SET state = 'matched' WHERE record_id = ?", (me,))
+            tx.respondents.mark_matched(me)
 
-    @staticmethod
-    def _cluster_of(conn: sqlite3.Connection, record: bytes) -> bytes:
-        (cl,) = conn.execute(
-            "SELECT cluster_id FROM respondents WHERE record_id = ?", (record,)
-        ).fetchone()
-        return bytes(cl)
-
-    def _link(self, conn: sqlite3.Connection, me: bytes, best: Scored, now_ms: int) -> None:
-        a, b = st.ordered(me, best.record_id)
-        conn.execute(
-            "INSERT INTO respondent_links (a, b, how, score, levels, created_ms, actor)"
-            " VALUES (?, ?, 'auto', ?, ?, ?, 'system')",
-            (a, b, best.score, best.comparison.code, now_ms),
+    def _link(self, tx: Tx, me: uuid.UUID, best: Scored, now_ms: int) -> None:
+        tx.links.add(
+            me,
+            best.record_id,
+            how=LinkHow.AUTO,
+            score=best.score,
+            levels=best.comparison.code,
+            at_ms=now_ms,
+            actor="system",
         )
-        clusters = st.recluster(conn, [me])
-        st.settle_within(conn, set(clusters), now_ms=now_ms, by="system")
+        clusters = recluster(tx, [me])
+        tx.candidates.settle_within(
+            set(clusters), states=(CandidateState.OPEN,), at_ms=now_ms, by="system"
+        )
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="link",
                 at_ms=now_ms,
                 actor="system",
-                subject=str(uuid.UUID(bytes=me)),
+                subject=str(me),
                 detail={
-                    "other": str(uuid.UUID(bytes=best.record_id)),
+                    "other": str(best.record_id),
                     "how": "auto",
                     "score": f"{best.score:.1f}",
                     "levels": best.comparison.code,
-                    "respondent": str(uuid.UUID(bytes=clusters[me])),
+                    "respondent": str(clusters[me]),
                 },
             ),
         )
 
-    def _queue(self, conn: sqlite3.Connection, me: bytes, best: Scored, now_ms: int) -> int | None:
-        a, b = st.ordered(me, best.record_id)
-        cur = conn.execute(
-            "INSERT OR IGNORE INTO respondent_candidates (a, b, score, levels, state, created_ms)"
-            " VALUES (?, ?, ?, ?, 'open', ?)",
-            (a, b, best.score, best.comparison.code, now_ms),
+    def _queue(self, tx: Tx, me: uuid.UUID, best: Scored, now_ms: int) -> int | None:
+        cid = tx.candidates.queue(
+            me, best.record_id, score=best.score, levels=best.comparison.code, at_ms=now_ms
         )
-        if cur.rowcount == 0:
+        if cid is None:
             return None  # this pair was queued or decided before
-        cid = int(cur.lastrowid or 0)
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="candidate",
                 at_ms=now_ms,
                 actor="system",
-                subject=str(uuid.UUID(bytes=me)),
+                subject=str(me),
                 detail={
-                    "other": str(uuid.UUID(bytes=best.record_id)),
+                    "other": str(best.record_id),
                     "candidate": cid,
                     "score": f"{best.score:.1f}",
                     "levels": best.comparison.code,

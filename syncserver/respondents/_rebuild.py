@@ -15,7 +15,6 @@ audit entry that says why and how many:
 from __future__ import annotations
 
 import datetime
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,13 +23,15 @@ import msgspec
 
 from schemas.survey import Form
 
+from .._time import ms
 from ..audit.entries import log_key_use
 from ..project import Project
 from ..records.sensitive import open_sealed
+from ..store import Tx
+from ._filing import register
 from ._identity import IdentityAnswers, identity_answers, identity_roles
 from ._matcher import Matcher, MatchReport
 from ._pseudonyms import TOKEN_VERSION, stored_tokens
-from ._store import register
 
 __all__ = ["BATCH", "identities", "match_pending", "rebuild"]
 
@@ -41,13 +42,13 @@ Progress = Callable[[int, int], None]
 
 
 def identities(
-    project: Project, record_ids: Iterable[bytes]
+    project: Project, record_ids: Iterable[uuid.UUID]
 ) -> list[tuple[uuid.UUID, IdentityAnswers]]:
     """The identity answers of the current version of each record (the newest received
     if it has none, e.g. in a conflict). Records that no longer exist are skipped. The
     caller logs the key use."""
     wanted = list(record_ids)
-    rows = project.store.read_sync(lambda c: _current(c, wanted))
+    rows = project.store.read_sync(lambda tx: _current(tx, wanted))
     roles: dict[tuple[str, int], dict[str, str]] = {}
     out = []
     for rid, version, sha, form_id, form_version, sealed, document in rows:
@@ -62,16 +63,16 @@ def identities(
     return out
 
 
-def _current(conn: sqlite3.Connection, record_ids: list[bytes]) -> list[tuple[Any, ...]]:
+def _current(tx: Tx, record_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
     out = []
     for rid in record_ids:
-        row = conn.execute(
+        row = tx.execute(
             "SELECT r.record_id, r.version, r.sha256, r.form_id, r.form_version, r.sealed,"
             " f.document FROM records r JOIN forms f"
             " ON f.form_id = r.form_id AND f.version = r.form_version"
             " WHERE r.record_id = ? AND r.status != 'superseded'"
             " ORDER BY r.status = 'current' DESC, r.received_ms DESC LIMIT 1",
-            (rid,),
+            (rid.bytes,),
         ).fetchone()
         if row is not None:
             out.append(row)
@@ -95,14 +96,7 @@ def match_pending(
     progress: Progress | None = None,
 ) -> MatchReport:
     """Match every respondent left ``pending`` (e.g. by a crash before matching)."""
-    pending = project.store.read_sync(
-        lambda c: [
-            r[0]
-            for r in c.execute(
-                "SELECT record_id FROM respondents WHERE state = 'pending' ORDER BY seq"
-            )
-        ]
-    )
+    pending = project.store.read_sync(lambda tx: tx.respondents.pending())
     total = MatchReport()
     if not pending:
         return total
@@ -127,18 +121,9 @@ def rebuild(
     """File (again) the tokens of every current record that has no respondent row or
     tokens of an older version, or of every record with ``everything``, and match those
     whose tokens changed. Links and review decisions are kept."""
-    at = int(now.timestamp() * 1000)
+    at = ms(now)
     todo = project.store.read_sync(
-        lambda c: [
-            r[0]
-            for r in c.execute(
-                "SELECT DISTINCT r.record_id FROM records r LEFT JOIN respondents p"
-                " ON p.record_id = r.record_id WHERE r.status != 'superseded'"
-                + ("" if everything else " AND (p.seq IS NULL OR p.token_version != ?)")
-                + " ORDER BY r.received_ms, r.record_id",
-                () if everything else (TOKEN_VERSION,),
-            )
-        ]
+        lambda tx: tx.respondents.needing_tokens(TOKEN_VERSION, everything=everything)
     )
     total = MatchReport()
     if not todo:
@@ -148,11 +133,11 @@ def rebuild(
         found = identities(project, todo[i : i + BATCH])
         filed = [(rid, who, *stored_tokens(matcher.key, who)) for rid, who in found]
 
-        def tx(conn: sqlite3.Connection, filed: list[Any] = filed) -> list[int]:
+        def tx(tx: Tx, filed: list[Any] = filed) -> list[int]:
             return [
                 n
                 for n, (rid, _, tokens, postings) in enumerate(filed)
-                if register(conn, rid, tokens, postings, now_ms=at)
+                if register(tx, rid, tokens, postings, now_ms=at)
             ]
 
         changed = project.store.write_sync(tx)
