@@ -186,7 +186,8 @@ class RespondentsRepo(Protocol):
     def recluster(self, component: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
         """Make the interviews of ``component`` one cluster, whose id is the respondent
         id of the earliest registered of them (lowest seq, §10.2). Returns record id →
-        that cluster id for every registered interview of ``component``."""
+        that cluster id for every registered interview of ``component`` (none of them
+        registered: nothing changes, and the answer is empty)."""
         ...
 
     def mark_matched(self, record_id: uuid.UUID) -> None:

@@ -160,11 +160,15 @@ class SqliteRespondents:
 
     def recluster(self, component: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
         ids = sorted(r.bytes for r in component)
+        if not ids:
+            return {}
         rows = self._c.execute(
             "SELECT record_id, seq, respondent_id, cluster_id FROM respondents"
             f" WHERE record_id IN ({_marks(len(ids))})",
             ids,
         ).fetchall()
+        if not rows:
+            return {}
         founder = min(rows, key=lambda r: r[1])[2]
         changed = [(founder, r[0]) for r in rows if r[3] != founder]
         self._c.executemany("UPDATE respondents SET cluster_id = ? WHERE record_id = ?", changed)
@@ -178,6 +182,8 @@ class SqliteRespondents:
         )
 
     def pending(self) -> list[uuid.UUID]:
+        # The state as a literal, as in the partial index respondents_pending: with a
+        # bound parameter SQLite could not use that index.
         return [
             _u(r[0])
             for r in self._c.execute(
@@ -326,6 +332,8 @@ class SqliteLinks:
 
     def touching(self, record_ids: Collection[uuid.UUID]) -> list[StoredLink]:
         ids = [r.bytes for r in record_ids]
+        if not ids:
+            return []
         marks = _marks(len(ids))
         return [
             _link(r)
@@ -463,6 +471,8 @@ class SqliteCandidates:
 
     def touching(self, record_ids: Collection[uuid.UUID]) -> list[StoredCandidate]:
         ids = [r.bytes for r in record_ids]
+        if not ids:
+            return []
         marks = _marks(len(ids))
         return [
             _candidate(r)

@@ -170,6 +170,10 @@ def test_empty_batches_ask_nothing(store: SqliteStore) -> None:
     assert _r(store, lambda tx: tx.respondents.interviews([])) == {}
     assert _r(store, lambda tx: tx.respondents.clusters_of([])) == {}
     assert _r(store, lambda tx: tx.postings.lookup([])) == {}
+    assert _r(store, lambda tx: tx.links.touching([])) == []
+    assert _r(store, lambda tx: tx.candidates.touching([])) == []
+    assert _w(store, lambda tx: tx.respondents.recluster([])) == {}
+    assert _w(store, lambda tx: tx.respondents.recluster([uuid.uuid4()])) == {}
     _w(store, lambda tx: tx.postings.file([]))
 
 
