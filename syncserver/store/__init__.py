@@ -6,6 +6,18 @@ this package; nothing else imports a database driver."""
 from ._access import AdminToken, Device, EnrollHow, EnrollToken, Role
 from ._api import Store, Tx
 from ._forms import StoredForm
+from ._ingest import (
+    Bundle,
+    BundleState,
+    CurrentRecord,
+    Quarantined,
+    RecordKey,
+    RecordSource,
+    RecordStatus,
+    ReviewState,
+    StoredRecord,
+    Upload,
+)
 from ._respondents import (
     CandidateState,
     ClusterMember,
@@ -19,6 +31,16 @@ from ._respondents import (
 from .sqlite import SCHEMA_VERSION, SqliteStore
 
 __all__ = [
+    "Bundle",
+    "BundleState",
+    "CurrentRecord",
+    "Quarantined",
+    "RecordKey",
+    "RecordSource",
+    "RecordStatus",
+    "ReviewState",
+    "StoredRecord",
+    "Upload",
     "SCHEMA_VERSION",
     "AdminToken",
     "CandidateState",
