@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
+import msgspec
+
 from schemas.ids import new_id
 
 from .._respondents import (
@@ -50,6 +52,12 @@ def _ordered(x: uuid.UUID, y: uuid.UUID) -> tuple[bytes, bytes]:
 
 def _u(b: bytes) -> uuid.UUID:
     return uuid.UUID(bytes=b)
+
+
+def _uuids(blobs: list[bytes]) -> list[uuid.UUID]:
+    """Many 16-byte ids as UUIDs, in one call (a fifth of the time of :func:`_u` each:
+    matching reads thousands per bundle)."""
+    return msgspec.convert(blobs, list[uuid.UUID])
 
 
 def _split(postings: bytes) -> list[bytes]:
@@ -125,12 +133,14 @@ class SqliteRespondents:
     def interviews(self, seqs: Collection[int]) -> dict[int, Interview]:
         out: dict[int, Interview] = {}
         for chunk in _chunks(sorted(set(seqs))):
-            for seq, rid, tokens in self._c.execute(
+            rows = self._c.execute(
                 "SELECT seq, record_id, tokens FROM respondents"
                 f" WHERE seq IN ({_marks(len(chunk))})",
                 chunk,
-            ):
-                out[seq] = Interview(seq=seq, record_id=_u(rid), tokens=tokens)
+            ).fetchall()
+            ids = _uuids([r[1] for r in rows])
+            for (seq, _, tokens), rid in zip(rows, ids, strict=True):
+                out[seq] = Interview(seq=seq, record_id=rid, tokens=tokens)
         return out
 
     def cluster_of(self, record_id: uuid.UUID) -> uuid.UUID | None:
