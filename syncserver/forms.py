@@ -8,16 +8,17 @@ tells them apart). Records are validated only against exactly the version they n
 from __future__ import annotations
 
 import datetime
-import sqlite3
 from dataclasses import dataclass
 
 import msgspec
 
 from schemas.survey import Form, form_digest
 
+from ._time import from_ms, ms
 from .audit.entries import AuditEntry, append
 from .errors import SyncServerError
 from .project import Project
+from .store import StoredForm, Tx
 
 __all__ = [
     "FormConflict",
@@ -43,30 +44,29 @@ class PublishedForm:
 def publish_form(project: Project, form: Form, *, actor: str, now: datetime.datetime) -> bool:
     """Publish ``form``; True if it is new, False if that exact document was published."""
     digest = form_digest(form)
-    doc = msgspec.msgpack.encode(form)
-    now_ms = int(now.timestamp() * 1000)
+    row = StoredForm(
+        form_id=form.id,
+        version=form.version,
+        digest=digest,
+        document=msgspec.msgpack.encode(form),
+        published_ms=ms(now),
+    )
 
-    def tx(conn: sqlite3.Connection) -> bool:
-        row = conn.execute(
-            "SELECT digest FROM forms WHERE form_id = ? AND version = ?", (form.id, form.version)
-        ).fetchone()
-        if row is not None:
-            if row[0] != digest:
+    def tx(tx: Tx) -> bool:
+        there = tx.forms.get(form.id, form.version)
+        if there is not None:
+            if there.digest != digest:
                 raise FormConflict(
                     f"form '{form.id}' v{form.version} is already published with other content",
                     hint="give the changed form a new version number",
                 )
             return False
-        conn.execute(
-            "INSERT INTO forms (form_id, version, digest, document, published_ms)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (form.id, form.version, digest, doc, now_ms),
-        )
+        tx.forms.add(row)
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="form_publish",
-                at_ms=now_ms,
+                at_ms=row.published_ms,
                 actor=actor,
                 subject=f"{form.id}@{form.version}",
                 detail={"digest": digest},
@@ -79,12 +79,5 @@ def publish_form(project: Project, form: Form, *, actor: str, now: datetime.date
 
 
 def list_forms(project: Project) -> list[PublishedForm]:
-    rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT form_id, version, digest, published_ms FROM forms ORDER BY form_id, version"
-        ).fetchall()
-    )
-    return [
-        PublishedForm(r[0], r[1], r[2], datetime.datetime.fromtimestamp(r[3] / 1000, datetime.UTC))
-        for r in rows
-    ]
+    rows = project.store.read_sync(lambda tx: tx.forms.all())
+    return [PublishedForm(f.form_id, f.version, f.digest, from_ms(f.published_ms)) for f in rows]

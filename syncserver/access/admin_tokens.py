@@ -13,15 +13,15 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
-import sqlite3
 from dataclasses import dataclass
-from typing import Literal
 
 from schemas.text import valid_label
 
+from .._time import from_ms, ms
 from ..audit.entries import AuditEntry, append, token_digest
 from ..errors import AuthFailed, NotFound, SyncServerError
 from ..project import Project
+from ..store import AdminToken, Role, Tx
 
 __all__ = [
     "RANK",
@@ -33,8 +33,7 @@ __all__ = [
     "revoke_token",
 ]
 
-Role = Literal["auditor", "manager", "admin"]
-RANK: dict[str, int] = {"auditor": 1, "manager": 2, "admin": 3}
+RANK: dict[str, int] = {Role.AUDITOR: 1, Role.MANAGER: 2, Role.ADMIN: 3}
 PREFIX = "ssa1_"
 
 
@@ -45,10 +44,6 @@ class Forbidden(SyncServerError):
 
 def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
-
-
-def _ms(t: datetime.datetime) -> int:
-    return int(t.timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -73,27 +68,27 @@ def create_token(
         )
     token = PREFIX + secrets.token_urlsafe(32)
     stored = _hash(token)
+    row = AdminToken(token_hash=stored, role=Role(role), label=label, created_ms=ms(now))
 
-    def tx(conn: sqlite3.Connection) -> None:
-        if conn.execute(
-            "SELECT 1 FROM admin_tokens WHERE label = ? AND revoked_ms IS NULL", (label,)
-        ).fetchone():
+    def tx(tx: Tx) -> None:
+        if tx.admin_tokens.live_by_label(label) is not None:
             raise SyncServerError(
                 f"a live token is already labelled {label!r}",
                 hint="revoke it first or choose another label",
             )
-        conn.execute(
-            "INSERT INTO admin_tokens (token_hash, role, label, created_ms) VALUES (?, ?, ?, ?)",
-            (stored, role, label, _ms(now)),
-        )
+        tx.admin_tokens.add(row)
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="token",
-                at_ms=_ms(now),
+                at_ms=row.created_ms,
                 actor=actor,
                 subject=label,
-                detail={"what": "admin token", "role": role, "token_hash": token_digest(stored)},
+                detail={
+                    "what": "admin token",
+                    "role": str(row.role),
+                    "token_hash": token_digest(stored),
+                },
             ),
         )
 
@@ -102,15 +97,9 @@ def create_token(
 
 
 def list_tokens(project: Project) -> list[TokenInfo]:
-    rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT label, role, created_ms, revoked_ms FROM admin_tokens ORDER BY created_ms"
-        ).fetchall()
-    )
+    rows = project.store.read_sync(lambda tx: tx.admin_tokens.all())
     return [
-        TokenInfo(
-            r[0], r[1], datetime.datetime.fromtimestamp(r[2] / 1000, datetime.UTC), r[3] is not None
-        )
+        TokenInfo(r.label, str(r.role), from_ms(r.created_ms), r.revoked_ms is not None)
         for r in rows
     ]
 
@@ -118,39 +107,31 @@ def list_tokens(project: Project) -> list[TokenInfo]:
 def revoke_token(project: Project, label: str, *, actor: str, now: datetime.datetime) -> None:
     """Revoke the live token labelled ``label``."""
 
-    def tx(conn: sqlite3.Connection) -> None:
-        row = conn.execute(
-            "SELECT token_hash FROM admin_tokens WHERE label = ? AND revoked_ms IS NULL", (label,)
-        ).fetchone()
-        if row is None:
+    def tx(tx: Tx) -> None:
+        live = tx.admin_tokens.live_by_label(label)
+        if live is None or not tx.admin_tokens.revoke(live.token_hash, ms(now)):
             raise NotFound(f"no live token labelled {label!r}", hint="see `syncserver tokens list`")
-        conn.execute(
-            "UPDATE admin_tokens SET revoked_ms = ? WHERE token_hash = ?", (_ms(now), row[0])
-        )
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="revoke",
-                at_ms=_ms(now),
+                at_ms=ms(now),
                 actor=actor,
                 subject=label,
-                detail={"what": "admin token", "token_hash": token_digest(bytes(row[0]))},
+                detail={"what": "admin token", "token_hash": token_digest(live.token_hash)},
             ),
         )
 
     project.store.write_sync(tx)
 
 
-def check_token(conn: sqlite3.Connection, header: str | None, need: Role) -> tuple[str, str]:
-    """(label, role) of a bearer token that has at least role ``need``."""
+def check_token(tx: Tx, header: str | None, need: Role) -> tuple[str, str]:
+    """(label, role) of a bearer token that has at least role ``need``, read in ``tx``."""
     if not header or not header.startswith("Bearer "):
         raise AuthFailed("an admin token is required", hint="send Authorization: Bearer <token>")
-    row = conn.execute(
-        "SELECT label, role FROM admin_tokens WHERE token_hash = ? AND revoked_ms IS NULL",
-        (_hash(header.removeprefix("Bearer ").strip()),),
-    ).fetchone()
-    if row is None:
+    token = tx.admin_tokens.live_by_hash(_hash(header.removeprefix("Bearer ").strip()))
+    if token is None:
         raise AuthFailed("admin token unknown or revoked")
-    if RANK[row[1]] < RANK[need]:
-        raise Forbidden(f"this needs the {need} role; the token is {row[1]}")
-    return str(row[0]), str(row[1])
+    if RANK[token.role] < RANK[need]:
+        raise Forbidden(f"this needs the {need} role; the token is {token.role}")
+    return token.label, str(token.role)

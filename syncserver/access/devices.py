@@ -1,9 +1,10 @@
 """Devices: enrollment tokens, enrollment (online and offline), listing, revocation
 (docs/spec/api-v1.md §7).
 
-Each operation is a function of a store connection, run inside one write transaction,
-that also appends its audit entry; the CLI runs them synchronously and the server through
-the store's writer thread. Tokens are random, shown once, and stored only as SHA-256.
+Each operation is a function of a store transaction (``tx.devices``, ``tx.enroll_tokens``),
+run inside one write transaction, that also appends its audit entry; the CLI runs them
+synchronously and the server through the store's writer. Tokens are random, shown once,
+and stored only as SHA-256.
 
 The entries carry what is needed to recompute the ``devices`` and ``enroll_tokens`` rows
 from the log (docs/spec/audit-log-v1.md §14.2): ids, serial, validity, times, the SHA-256
@@ -15,7 +16,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
-import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,9 +31,11 @@ from schemas.wire import (
     verify_request,
 )
 
+from .._time import from_ms, ms
 from ..audit.entries import AuditEntry, append, token_digest
 from ..errors import DeviceError, DeviceUnknown, TokenInvalid
 from ..project import Project
+from ..store import Device, EnrollHow, EnrollToken, Tx
 
 __all__ = [
     "DeviceInfo",
@@ -49,10 +51,6 @@ LABEL_HINT = (
     "space at either end; it names what the token is for, never a person"
 )
 SKEW = datetime.timedelta(minutes=5)
-
-
-def _ms(t: datetime.datetime) -> int:
-    return int(t.timestamp() * 1000)
 
 
 def _token_hash(token: str) -> bytes:
@@ -84,24 +82,21 @@ def create_token(project: Project, label: str, *, actor: str, now: datetime.date
     token = ENROLL_TOKEN_PREFIX + secrets.token_urlsafe(24)
     expires = now + datetime.timedelta(hours=project.config.devices.token_hours)
     stored = _token_hash(token)
+    row = EnrollToken(token_hash=stored, label=label, created_ms=ms(now), expires_ms=ms(expires))
 
-    def tx(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO enroll_tokens (token_hash, label, created_ms, expires_ms)"
-            " VALUES (?, ?, ?, ?)",
-            (stored, label, _ms(now), _ms(expires)),
-        )
+    def tx(tx: Tx) -> None:
+        tx.enroll_tokens.add(row)
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="token",
-                at_ms=_ms(now),
+                at_ms=row.created_ms,
                 actor=actor,
                 subject=label,
                 detail={
                     "what": "enrollment token",
                     "token_hash": token_digest(stored),
-                    "expires_ms": _ms(expires),
+                    "expires_ms": row.expires_ms,
                 },
             ),
         )
@@ -117,7 +112,7 @@ def enroll_tx(
     *,
     how: Literal["token"],
     now: datetime.datetime,
-) -> Callable[[sqlite3.Connection], EnrollmentResponse]: ...
+) -> Callable[[Tx], EnrollmentResponse]: ...
 
 
 @overload
@@ -128,7 +123,7 @@ def enroll_tx(
     how: Literal["file"],
     actor: str,
     now: datetime.datetime,
-) -> Callable[[sqlite3.Connection], EnrollmentResponse]: ...
+) -> Callable[[Tx], EnrollmentResponse]: ...
 
 
 def enroll_tx(
@@ -138,7 +133,7 @@ def enroll_tx(
     how: Literal["token", "file"],
     actor: str | None = None,
     now: datetime.datetime,
-) -> Callable[[sqlite3.Connection], EnrollmentResponse]:
+) -> Callable[[Tx], EnrollmentResponse]:
     """The transaction that enrolls ``request``. ``how="token"``: online, with the
     one-time token in the request, and the token's label names who acted
     (``enroll-token:<label>``); ``how="file"``: offline, and ``actor`` is whoever ran the
@@ -146,32 +141,25 @@ def enroll_tx(
     if (how == "file") != (actor is not None):
         raise TypeError("enroll_tx: an actor for how='file', none for how='token'")
 
-    def tx(conn: sqlite3.Connection) -> EnrollmentResponse:
+    def tx(tx: Tx) -> EnrollmentResponse:
         if not verify_request(request):
             raise DeviceError(
                 "the enrollment request is not signed by the key it names",
                 hint="create a new request on the device",
             )
         by = actor
-        if how == "token":
-            row = conn.execute(
-                "SELECT expires_ms, used_ms, label FROM enroll_tokens WHERE token_hash = ?",
-                (_token_hash(request.token),),
-            ).fetchone()
-            if row is None or row[1] is not None or row[0] <= _ms(now):
-                raise TokenInvalid(
-                    "enrollment token unknown, already used or expired",
-                    hint="ask the administrator for a new token (`syncserver devices token`)",
-                )
-            by = f"enroll-token:{row[2]}"
-        if conn.execute(
-            "SELECT 1 FROM devices WHERE public_key = ?", (request.public_key,)
-        ).fetchone():
+        token_hash = _token_hash(request.token) if how == "token" else None
+        if token_hash is not None:
+            token = tx.enroll_tokens.get(token_hash)
+            if token is None or token.used_ms is not None or token.expires_ms <= ms(now):
+                raise _token_invalid()
+            by = f"enroll-token:{token.label}"
+        if tx.devices.by_key(request.public_key) is not None:
             raise DeviceError(
                 "this device key is already enrolled",
                 hint="a device that was reset must create a new key and request",
             )
-        (serial,) = conn.execute("SELECT COALESCE(MAX(serial), 0) + 1 FROM devices").fetchone()
+        serial = tx.devices.next_serial()
         device_id = new_id()
         cert = certs.DeviceCertificate(
             project_id=project.project_id,
@@ -184,41 +172,34 @@ def enroll_tx(
         )
         signed = certs.issue(cert, project.identity.signing)
         stored_cert = signed.body + signed.signature
-        conn.execute(
-            "INSERT INTO devices (device_id, serial, label, public_key, certificate,"
-            " not_before_ms, not_after_ms, enrolled_ms, enrolled_how)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                device_id.bytes,
-                serial,
-                request.label,
-                request.public_key,
-                stored_cert,
-                _ms(cert.not_before),
-                _ms(cert.not_after),
-                _ms(now),
-                how,
-            ),
+        device = Device(
+            device_id=device_id,
+            serial=serial,
+            label=request.label,
+            public_key=request.public_key,
+            certificate=stored_cert,
+            not_before_ms=ms(cert.not_before),
+            not_after_ms=ms(cert.not_after),
+            enrolled_ms=ms(now),
+            enrolled_how=EnrollHow(how),
         )
-        if how == "token":
-            conn.execute(
-                "UPDATE enroll_tokens SET used_ms = ?, device_id = ? WHERE token_hash = ?",
-                (_ms(now), device_id.bytes, _token_hash(request.token)),
-            )
+        tx.devices.add(device)
+        if token_hash is not None and not tx.enroll_tokens.use(token_hash, device_id, ms(now)):
+            raise _token_invalid()  # used meanwhile by another writer: this one rolls back
         detail: dict[str, str | int | bool] = {
             "serial": serial,
             "how": how,
-            "not_before_ms": _ms(cert.not_before),
-            "not_after_ms": _ms(cert.not_after),
+            "not_before_ms": device.not_before_ms,
+            "not_after_ms": device.not_after_ms,
             "certificate_sha256": hashlib.sha256(stored_cert).hexdigest(),
         }
-        if how == "token":
-            detail["token_hash"] = token_digest(_token_hash(request.token))
+        if token_hash is not None:
+            detail["token_hash"] = token_digest(token_hash)
         assert by is not None
         append(
-            conn,
+            tx,
             AuditEntry(
-                kind="enroll", at_ms=_ms(now), actor=by, subject=str(device_id), detail=detail
+                kind="enroll", at_ms=ms(now), actor=by, subject=str(device_id), detail=detail
             ),
         )
         return EnrollmentResponse(
@@ -230,6 +211,13 @@ def enroll_tx(
         )
 
     return tx
+
+
+def _token_invalid() -> TokenInvalid:
+    return TokenInvalid(
+        "enrollment token unknown, already used or expired",
+        hint="ask the administrator for a new token (`syncserver devices token`)",
+    )
 
 
 @overload
@@ -274,29 +262,20 @@ def _actor(actor: str | None) -> str:
 
 
 def list_devices(project: Project) -> list[DeviceInfo]:
-    rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT device_id, serial, label, enrolled_ms, enrolled_how, not_after_ms,"
-            " revoked_ms, revoke_reason, last_seq FROM devices ORDER BY serial"
-        ).fetchall()
-    )
-
-    def t(ms: int | None) -> datetime.datetime | None:
-        return None if ms is None else datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
-
+    rows = project.store.read_sync(lambda tx: tx.devices.all())
     return [
         DeviceInfo(
-            device_id=uuid.UUID(bytes=r[0]),
-            serial=r[1],
-            label=r[2],
-            enrolled=t(r[3]),  # type: ignore[arg-type]
-            how=r[4],
-            not_after=t(r[5]),  # type: ignore[arg-type]
-            revoked=t(r[6]),
-            revoke_reason=r[7],
-            last_seq=r[8],
+            device_id=d.device_id,
+            serial=d.serial,
+            label=d.label,
+            enrolled=from_ms(d.enrolled_ms),
+            how=str(d.enrolled_how),
+            not_after=from_ms(d.not_after_ms),
+            revoked=None if d.revoked_ms is None else from_ms(d.revoked_ms),
+            revoke_reason=d.revoke_reason,
+            last_seq=d.last_seq,
         )
-        for r in rows
+        for d in rows
     ]
 
 
@@ -305,25 +284,19 @@ def revoke(
 ) -> None:
     """Revoke a device: its later bundles go to quarantine, not into the data."""
 
-    def tx(conn: sqlite3.Connection) -> None:
-        row = conn.execute(
-            "SELECT revoked_ms FROM devices WHERE device_id = ?", (device_id.bytes,)
-        ).fetchone()
-        if row is None:
+    def tx(tx: Tx) -> None:
+        device = tx.devices.get(device_id)
+        if device is None:
             raise DeviceUnknown(
                 f"no device {device_id}", hint="list devices with `syncserver devices list`"
             )
-        if row[0] is not None:
+        if not tx.devices.revoke(device_id, ms(now), reason):
             raise DeviceError(f"device {device_id} is already revoked")
-        conn.execute(
-            "UPDATE devices SET revoked_ms = ?, revoke_reason = ? WHERE device_id = ?",
-            (_ms(now), reason, device_id.bytes),
-        )
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="revoke",
-                at_ms=_ms(now),
+                at_ms=ms(now),
                 actor=actor,
                 subject=str(device_id),
                 detail={"what": "device", "reason": reason},

@@ -13,13 +13,11 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
+from .._time import from_ms
 from ..project import Project
+from ..store import Tx
 
 __all__ = ["EnrollmentToken", "enrolled_by", "list_enrollment_tokens"]
-
-
-def _dt(ms: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
 
 
 @dataclass(frozen=True)
@@ -40,31 +38,26 @@ class EnrollmentToken:
 
 def list_enrollment_tokens(project: Project) -> list[EnrollmentToken]:
     """Every enrollment token made, oldest first (the tokens themselves are not stored)."""
-    rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT t.label, t.created_ms, t.expires_ms, t.used_ms, t.device_id, d.serial"
-            " FROM enroll_tokens t LEFT JOIN devices d ON d.device_id = t.device_id"
-            " ORDER BY t.created_ms, t.label"
-        ).fetchall()
-    )
-    return [
-        EnrollmentToken(
-            label=r[0],
-            created=_dt(r[1]),
-            expires=_dt(r[2]),
-            used=None if r[3] is None else _dt(r[3]),
-            device_id=None if r[4] is None else uuid.UUID(bytes=r[4]),
-            serial=r[5],
-        )
-        for r in rows
-    ]
+
+    def read(tx: Tx) -> list[EnrollmentToken]:
+        tokens = tx.enroll_tokens.all()
+        serials = {d.device_id: d.serial for d in tx.devices.all()} if tokens else {}
+        return [
+            EnrollmentToken(
+                label=t.label,
+                created=from_ms(t.created_ms),
+                expires=from_ms(t.expires_ms),
+                used=None if t.used_ms is None else from_ms(t.used_ms),
+                device_id=t.device_id,
+                serial=None if t.device_id is None else serials.get(t.device_id),
+            )
+            for t in tokens
+        ]
+
+    return project.store.read_sync(read)
 
 
 def enrolled_by(project: Project) -> dict[uuid.UUID, str]:
     """The label of the token each device enrolled with (devices enrolled by file have none)."""
-    rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT device_id, label FROM enroll_tokens WHERE device_id IS NOT NULL"
-        ).fetchall()
-    )
-    return {uuid.UUID(bytes=r[0]): r[1] for r in rows}
+    tokens = project.store.read_sync(lambda tx: tx.enroll_tokens.all())
+    return {t.device_id: t.label for t in tokens if t.device_id is not None}

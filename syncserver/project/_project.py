@@ -9,15 +9,14 @@ DIR/blobs/            raw bundles, content-addressed
 from __future__ import annotations
 
 import os
-import sqlite3
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._time import ms, now
 from ..audit.entries import AuditEntry, append, mac_key
 from ..errors import ProjectExists, ProjectMissing
-from ..store import SqliteStore, Store
+from ..store import SqliteStore, Store, Tx
 from .config import CONFIG_NAME, Config, load_config, render_config
 from .keys import KdfParams, ProjectIdentity, Secret, load_identity, save_identity
 
@@ -81,20 +80,17 @@ def init_project(
     tmp.write_text(render_config(config), encoding="utf-8")
     os.replace(tmp, directory / CONFIG_NAME)
     store = _store(config, identity)
-    now = int(time.time() * 1000)
+    at_ms = ms(now())
 
-    def setup(conn: sqlite3.Connection) -> None:
-        conn.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [
-                ("project_id", identity.project_id.bytes),
-                ("recipient_public", identity.recipient_public.raw),
-                ("signing_public", identity.signing_public_bytes()),
-            ],
+    def setup(tx: Tx) -> None:
+        tx.meta.set_project(
+            identity.project_id,
+            recipient_public=identity.recipient_public.raw,
+            signing_public=identity.signing_public_bytes(),
         )
         append(
-            conn,
-            AuditEntry(kind="init", at_ms=now, actor=actor, subject=str(identity.project_id)),
+            tx,
+            AuditEntry(kind="init", at_ms=at_ms, actor=actor, subject=str(identity.project_id)),
         )
 
     store.write_sync(setup)

@@ -10,12 +10,11 @@ and asking it for the identity is an error that names what to do instead.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from pathlib import Path
 
 from ..errors import IdentityError, ProjectMissing, StoreError
-from ..store import SCHEMA_VERSION, SqliteStore
+from ..store import SCHEMA_VERSION, SqliteStore, Tx
 from ._project import Project
 from .config import CONFIG_NAME, Config, load_config
 from .keys import ProjectIdentity
@@ -65,13 +64,11 @@ def open_read_only(directory: Path) -> ReadOnlyProject:
         )
     store = SqliteStore(path)  # not open()ed: only read-only connections, made on use
 
-    def head(conn: sqlite3.Connection) -> tuple[int, bytes | None]:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        row = conn.execute("SELECT value FROM meta WHERE key = 'project_id'").fetchone()
-        return version, None if row is None else row[0]
+    def head(tx: Tx) -> tuple[int, uuid.UUID | None]:
+        return tx.meta.schema_version(), tx.meta.project_id()
 
     try:
-        version, raw = store.read_sync(head)
+        version, project_id = store.read_sync(head)
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the store was written by a newer sealsync (schema {version})",
@@ -82,9 +79,9 @@ def open_read_only(directory: Path) -> ReadOnlyProject:
                 f"the store has schema {version}; this sealsync reads schema {SCHEMA_VERSION}",
                 hint="start the server once (`syncserver run`): it upgrades the store",
             )
-        if raw is None or len(raw) != 16:
+        if project_id is None:
             raise StoreError(f"{path.name} names no project", hint="restore store.db from a backup")
     except BaseException:
         store.close()
         raise
-    return ReadOnlyProject(config, store, uuid.UUID(bytes=raw))
+    return ReadOnlyProject(config, store, project_id)

@@ -31,7 +31,7 @@ routes = web.RouteTableDef()
 async def _who(request: web.Request, need: Role) -> tuple[str, str]:
     header = request.headers.get("Authorization")
     result: tuple[str, str] = await request.app[PROJECT].store.read(
-        lambda c: check_token(c, header, need)
+        lambda tx: check_token(tx, header, need)
     )
     return result
 
@@ -45,7 +45,7 @@ def _record_id(request: web.Request) -> uuid.UUID:
 
 @routes.get("/v1/admin/audit")
 async def audit(request: web.Request) -> web.Response:
-    await _who(request, "auditor")
+    await _who(request, Role.AUDITOR)
     kind = request.query.get("kind")
     try:
         limit = min(int(request.query.get("limit", "100")), 1000)
@@ -67,7 +67,7 @@ async def audit(request: web.Request) -> web.Response:
 
 @routes.get("/v1/admin/quarantine")
 async def quarantine(request: web.Request) -> web.Response:
-    await _who(request, "manager")
+    await _who(request, Role.MANAGER)
     items = await asyncio.to_thread(list_quarantine, request.app[PROJECT])
     return json_response([msgspec.to_builtins(q.__dict__) for q in items])
 
@@ -75,7 +75,7 @@ async def quarantine(request: web.Request) -> web.Response:
 @routes.get("/v1/admin/records/{record_id}")
 async def record(request: web.Request) -> web.Response:
     sensitive = request.query.get("sensitive") == "1"
-    label, _role = await _who(request, "admin" if sensitive else "manager")
+    label, _role = await _who(request, Role.ADMIN if sensitive else Role.MANAGER)
     history = await asyncio.to_thread(
         record_history,
         request.app[PROJECT],
@@ -108,7 +108,7 @@ class ReviewRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 @routes.post("/v1/admin/records/{record_id}/review")
 async def review(request: web.Request) -> web.Response:
-    label, _role = await _who(request, "manager")
+    label, _role = await _who(request, Role.MANAGER)
     body = decode_body(await request.read(), ReviewRequest)
     assert isinstance(body, ReviewRequest)
     await asyncio.to_thread(

@@ -251,19 +251,14 @@ async def authenticate(request: web.Request, body: bytes) -> Device:
             "request timestamp outside the accepted window",
             hint="check the device's clock and time zone",
         )
-    row = await project.store.read(
-        lambda c: c.execute(
-            "SELECT public_key, revoked_ms, not_after_ms FROM devices WHERE device_id = ?",
-            (device_id.bytes,),
-        ).fetchone()
-    )
-    if row is None:
+    known = await project.store.read(lambda tx: tx.devices.get(device_id))
+    if known is None:
         raise AuthFailed("unknown device", hint="enroll the device first")
     msg = request_message(request.method, request.path_qs, ts, nonce, hashlib.sha256(body).digest())
     try:
-        Ed25519PublicKey.from_public_bytes(row[0]).verify(sig, msg)
+        Ed25519PublicKey.from_public_bytes(known.public_key).verify(sig, msg)
     except InvalidSignature:
         raise AuthFailed("request signature does not verify") from None
     gate.remember(sig, time.monotonic())
     gate.take(device_id, time.monotonic())
-    return Device(device_id, row[0], row[1] is not None, row[2])
+    return Device(device_id, known.public_key, known.revoked_ms is not None, known.not_after_ms)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from aiohttp import web
 
 from schemas.wire import FormSet, PublishedFormDoc, sign_formset
 
+from ..store import Tx
 from ._base import CLOCK, PROJECT, authenticate, json_response
 
 __all__ = ["routes"]
@@ -20,12 +19,12 @@ async def forms(request: web.Request) -> web.Response:
     await authenticate(request, await request.read())
     project = request.app[PROJECT]
 
-    def read(conn: sqlite3.Connection) -> list[PublishedFormDoc]:
+    def read(tx: Tx) -> list[PublishedFormDoc]:
         return [
-            PublishedFormDoc(form_id=r[0], version=r[1], digest=r[2], document=r[3])
-            for r in conn.execute(
-                "SELECT form_id, version, digest, document FROM forms ORDER BY form_id, version"
+            PublishedFormDoc(
+                form_id=f.form_id, version=f.version, digest=f.digest, document=f.document
             )
+            for f in tx.forms.all()
         ]
 
     docs = await project.store.read(read)

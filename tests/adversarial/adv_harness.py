@@ -191,8 +191,8 @@ class LiveServer:
         }
 
     def device_key(self, device_id: uuid.UUID) -> Ed25519PublicKey | None:
-        rows = self.count("SELECT public_key FROM devices WHERE device_id = ?", (device_id.bytes,))
-        return Ed25519PublicKey.from_public_bytes(rows[0][0]) if rows else None
+        device = self.project.store.read_sync(lambda tx: tx.devices.get(device_id))
+        return None if device is None else Ed25519PublicKey.from_public_bytes(device.public_key)
 
     def audit_ok(self) -> None:
         report = verify_log(self.project.config.sqlite_path)

@@ -101,10 +101,11 @@ def new_project(root: Path) -> tuple[Project, Path]:
 
 def signed_forms(project: Project) -> SignedFormSet:
     """The signed form set, as `GET /v1/forms` serves it (`collector forms --file`)."""
-    rows = project.store.read_sync(
-        lambda c: c.execute("SELECT form_id, version, digest, document FROM forms").fetchall()
-    )
-    docs = [PublishedFormDoc(form_id=r[0], version=r[1], digest=r[2], document=r[3]) for r in rows]
+    rows = project.store.read_sync(lambda tx: tx.forms.all())
+    docs = [
+        PublishedFormDoc(form_id=f.form_id, version=f.version, digest=f.digest, document=f.document)
+        for f in rows
+    ]
     return sign_formset(FormSet(issued_at=now(), forms=docs), project.identity.signing)
 
 

@@ -41,12 +41,15 @@ def test_after_sealing_the_kit_holds_no_readable_answer(project: Project, tmp_pa
         project, kit.enrollment_request("laptop-7"), how="file", now=now(), actor="cli:tester"
     )
     kit.accept_enrollment(resp, "http://127.0.0.1:9")
-    docs = project.store.read_sync(
-        lambda c: c.execute("SELECT form_id, version, digest, document FROM forms").fetchall()
-    )
+    docs = project.store.read_sync(lambda tx: tx.forms.all())
     formset = FormSet(
         issued_at=now(),
-        forms=[PublishedFormDoc(form_id=a, version=b, digest=c, document=d) for a, b, c, d in docs],
+        forms=[
+            PublishedFormDoc(
+                form_id=f.form_id, version=f.version, digest=f.digest, document=f.document
+            )
+            for f in docs
+        ],
     )
     kit.accept_forms(sign_formset(formset, project.identity.signing))
     d = kit.new_draft(kit.form(FORM.id), "ko")

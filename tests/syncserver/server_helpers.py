@@ -75,6 +75,7 @@ def vector_project(root, vector):  # type: ignore[no-untyped-def]
     from schemas.bundle import RecipientKey
     from syncserver.project import init_project, open_project
     from syncserver.project.keys import ProjectIdentity, save_identity
+    from syncserver.store import Device, EnrollHow
 
     p = init_project(root, SECRET, kdf=FAST_KDF, actor="cli:tester")
     ident = p.identity
@@ -89,14 +90,18 @@ def vector_project(root, vector):  # type: ignore[no-untyped-def]
         lambda c: c.execute("UPDATE meta SET value = ? WHERE key = 'project_id'", (pid.bytes,))
     )
     for i, (device_id, pub) in enumerate(vector["devices"].items(), start=1000):
-        project.store.write_sync(
-            lambda c, d=device_id, k=pub, n=i: c.execute(
-                "INSERT INTO devices (device_id, serial, label, public_key, certificate,"
-                " not_before_ms, not_after_ms, enrolled_ms, enrolled_how)"
-                " VALUES (?, ?, 'vector', ?, x'00', 0, 9999999999999, 0, 'file')",
-                (_uuid.UUID(d).bytes, n, bytes.fromhex(k)),
-            )
+        device = Device(
+            device_id=_uuid.UUID(device_id),
+            serial=i,
+            label="vector",
+            public_key=bytes.fromhex(pub),
+            certificate=b"\x00",
+            not_before_ms=0,
+            not_after_ms=9999999999999,
+            enrolled_ms=0,
+            enrolled_how=EnrollHow.FILE,
         )
+        project.store.write_sync(lambda tx, d=device: tx.devices.add(d))
     return project
 
 

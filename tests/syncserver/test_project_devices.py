@@ -60,7 +60,7 @@ def test_reopen(project: Project, tmp_path: Path) -> None:
 def test_enroll_with_token_once(project: Project) -> None:
     token = devices.create_token(project, "field kit 7", now=NOW, actor="cli:tester")
     assert token.startswith("sst1_")
-    stored = project.store.read_sync(lambda c: c.execute("SELECT * FROM enroll_tokens").fetchall())
+    stored = project.store.read_sync(lambda tx: tx.enroll_tokens.all())
     assert token.encode() not in repr(stored).encode()  # only its hash is kept
     _, req = device_request(token=token)
     resp = devices.enroll(project, req, how="token", now=NOW)
@@ -158,8 +158,6 @@ def test_token_labels_are_exact_strings(project: Project, label: str) -> None:
     assert e2.value.message == "that label cannot be used for an admin token"
     assert audit_kinds(project) == ["init"]  # nothing stored, nothing logged
     rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT (SELECT COUNT(*) FROM enroll_tokens), (SELECT COUNT(*) FROM admin_tokens)"
-        ).fetchone()
+        lambda tx: (len(tx.enroll_tokens.all()), len(tx.admin_tokens.all()))
     )
     assert rows == (0, 0)

@@ -1,5 +1,5 @@
-"""SQLite: published forms, and the project's own facts (``meta``: its id and public keys;
-the schema version is SQLite's ``user_version``)."""
+"""SQLite: published forms, and the project's own facts (``meta``: its id and public keys,
+one row each; the schema version is SQLite's ``user_version``)."""
 
 from __future__ import annotations
 
