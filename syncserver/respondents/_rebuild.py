@@ -27,7 +27,7 @@ from .._time import ms
 from ..audit.entries import log_key_use
 from ..project import Project
 from ..records.sensitive import open_sealed
-from ..store import Tx
+from ..store import RecordStatus, StoredRecord, Tx
 from ._filing import register
 from ._identity import IdentityAnswers, identity_answers, identity_roles
 from ._matcher import Matcher, MatchReport
@@ -48,34 +48,38 @@ def identities(
     if it has none, e.g. in a conflict). Records that no longer exist are skipped. The
     caller logs the key use."""
     wanted = list(record_ids)
-    rows = project.store.read_sync(lambda tx: _current(tx, wanted))
+    found = project.store.read_sync(lambda tx: _standing(tx, wanted))
     roles: dict[tuple[str, int], dict[str, str]] = {}
     out = []
-    for rid, version, sha, form_id, form_version, sealed, document in rows:
-        key = (form_id, form_version)
+    for v, document in found:
+        key = (v.form_id, v.form_version)
         if key not in roles:
             roles[key] = identity_roles(msgspec.msgpack.decode(document, type=Form))
-        record_id = uuid.UUID(bytes=rid)
         secret: dict[str, Any] = open_sealed(
-            project.identity.store_key, record_id, version, sha, sealed
+            project.identity.store_key, v.record_id, v.version, v.sha256, v.sealed
         )
-        out.append((record_id, identity_answers(roles[key], secret)))
+        out.append((v.record_id, identity_answers(roles[key], secret)))
     return out
 
 
-def _current(tx: Tx, record_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
+def _standing(tx: Tx, record_ids: list[uuid.UUID]) -> list[tuple[StoredRecord, bytes]]:
+    """The version that stands for each record (its current one, else the newest
+    received that is not superseded) with its form's document; records with none are
+    left out."""
     out = []
+    documents: dict[tuple[str, int], bytes | None] = {}
     for rid in record_ids:
-        row = tx.execute(
-            "SELECT r.record_id, r.version, r.sha256, r.form_id, r.form_version, r.sealed,"
-            " f.document FROM records r JOIN forms f"
-            " ON f.form_id = r.form_id AND f.version = r.form_version"
-            " WHERE r.record_id = ? AND r.status != 'superseded'"
-            " ORDER BY r.status = 'current' DESC, r.received_ms DESC LIMIT 1",
-            (rid.bytes,),
-        ).fetchone()
-        if row is not None:
-            out.append(row)
+        versions = [v for v in tx.records.history(rid) if v.status != RecordStatus.SUPERSEDED]
+        if not versions:
+            continue
+        v = max(versions, key=lambda v: (v.status == RecordStatus.CURRENT, v.received_ms))
+        key = (v.form_id, v.form_version)
+        if key not in documents:
+            form = tx.forms.get(*key)
+            documents[key] = None if form is None else form.document
+        document = documents[key]
+        if document is not None:
+            out.append((v, document))
     return out
 
 

@@ -16,6 +16,7 @@ from syncserver.store import (
     ClusterMember,
     Interview,
     LinkHow,
+    RecordStatus,
     RespondentCounts,
     RespondentState,
     SqliteStore,
@@ -221,6 +222,87 @@ def test_an_empty_store_counts_zero(store: SqliteStore) -> None:
     )
     assert _r(store, lambda tx: tx.links.count_in_force()) == {}
     assert _r(store, lambda tx: tx.candidates.count_by_state()) == {}
+
+
+def _record(
+    tx: Tx,
+    record: uuid.UUID,
+    version: int,
+    *,
+    status: RecordStatus,
+    received_ms: int,
+    form: tuple[str, int] = ("intake", 1),
+) -> None:
+    """A synthetic stored version of ``record`` (in a bundle of its own)."""
+    bundle = uuid.uuid4()
+    tx.bundles.add(
+        bundle,
+        sha256=bytes(32),
+        size=1,
+        device_id=uuid.UUID(int=1),
+        received_ms=received_ms,
+        audit_index=0,
+    )
+    tx.records.add(
+        record,
+        version,
+        form_id=form[0],
+        form_version=form[1],
+        sha256=os.urandom(32),
+        bundle_id=bundle,
+        device_id=uuid.UUID(int=1),
+        answers=b"{}",
+        sealed=None,
+        status=status,
+        received_ms=received_ms,
+    )
+
+
+def test_records_that_need_their_tokens_filed(store: SqliteStore) -> None:
+    a, b, c, d, e = _ids(5)
+
+    def fill(tx: Tx) -> None:
+        _record(tx, c, 1, status=RecordStatus.SUPERSEDED, received_ms=T0 + 1)
+        _record(tx, c, 2, status=RecordStatus.CURRENT, received_ms=T0 + 2)
+        _record(tx, a, 1, status=RecordStatus.CONFLICT, received_ms=T0 + 3)
+        _record(tx, a, 1, status=RecordStatus.CONFLICT, received_ms=T0 + 3)
+        _record(tx, b, 1, status=RecordStatus.CURRENT, received_ms=T0 + 3)
+        _record(tx, d, 1, status=RecordStatus.SUPERSEDED, received_ms=T0)  # no version left
+        _record(tx, e, 1, status=RecordStatus.CURRENT, received_ms=T0)
+
+    _w(store, fill)
+    _register(store, e, version=7)  # filed with this version's tokens
+    _register(store, b, version=6)  # filed with older ones
+    # by first reception of a version not superseded, then by id; each record once
+    assert _r(store, lambda tx: tx.respondents.needing_tokens(7)) == [c, a, b]
+    assert _r(store, lambda tx: tx.respondents.needing_tokens(7, everything=True)) == [
+        e,
+        c,
+        a,
+        b,
+    ]
+
+
+def test_details_of_a_cluster_name_its_records_form_and_first_reception(
+    store: SqliteStore,
+) -> None:
+    a, b = _ids(2)
+
+    def fill(tx: Tx) -> None:
+        _record(tx, a, 1, status=RecordStatus.SUPERSEDED, received_ms=T0 + 5, form=("intake", 9))
+        _record(tx, a, 2, status=RecordStatus.CURRENT, received_ms=T0 + 6, form=("intake", 10))
+
+    _w(store, fill)
+    _register(store, b)
+    _register(store, a)
+    merged = _w(store, lambda tx: tx.respondents.recluster([a, b]))
+    assert _r(store, lambda tx: tx.respondents.member_details(merged[a])) == [
+        ClusterMember(record_id=b, state=RespondentState.PENDING, form=None, received_ms=None),
+        # the greatest "form_id vN" as text (v9 > v10), the earliest reception
+        ClusterMember(
+            record_id=a, state=RespondentState.PENDING, form="intake v9", received_ms=T0 + 5
+        ),
+    ]
 
 
 # -- links --------------------------------------------------------------------------------
