@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Collection, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -30,6 +30,9 @@ from .._respondents import (
     StoredCandidate,
     StoredLink,
 )
+
+if TYPE_CHECKING:
+    from .._respondents import CandidatesRepo, LinksRepo, PostingsRepo, RespondentsRepo
 
 __all__ = ["SqliteCandidates", "SqliteLinks", "SqlitePostings", "SqliteRespondents"]
 
@@ -341,18 +344,16 @@ class SqliteLinks:
         )
 
     def touching(self, record_ids: Collection[uuid.UUID]) -> list[StoredLink]:
-        ids = [r.bytes for r in record_ids]
-        if not ids:
-            return []
-        marks = _marks(len(ids))
-        return [
-            _link(r)
+        found: dict[int, StoredLink] = {}  # by id: a link may touch two chunks
+        for chunk in _chunks([r.bytes for r in record_ids]):
+            marks = _marks(len(chunk))
             for r in self._c.execute(
                 f"SELECT {_LINK_COLUMNS} FROM respondent_links"
-                f" WHERE a IN ({marks}) OR b IN ({marks}) ORDER BY id",
-                [*ids, *ids],
-            )
-        ]
+                f" WHERE a IN ({marks}) OR b IN ({marks})",
+                [*chunk, *chunk],
+            ):
+                found[r[0]] = _link(r)
+        return [found[i] for i in sorted(found)]
 
     def levels_in_force(self) -> list[str]:
         return [
@@ -480,17 +481,15 @@ class SqliteCandidates:
         ]
 
     def touching(self, record_ids: Collection[uuid.UUID]) -> list[StoredCandidate]:
-        ids = [r.bytes for r in record_ids]
-        if not ids:
-            return []
-        marks = _marks(len(ids))
-        return [
-            _candidate(r)
+        found: dict[int, StoredCandidate] = {}  # by id: an item may touch two chunks
+        for chunk in _chunks([r.bytes for r in record_ids]):
+            marks = _marks(len(chunk))
             for r in self._c.execute(
-                f"{_CANDIDATE_SQL} WHERE c.a IN ({marks}) OR c.b IN ({marks}) ORDER BY c.id",
-                [*ids, *ids],
-            )
-        ]
+                f"{_CANDIDATE_SQL} WHERE c.a IN ({marks}) OR c.b IN ({marks})",
+                [*chunk, *chunk],
+            ):
+                found[r[0]] = _candidate(r)
+        return [found[i] for i in sorted(found)]
 
     def count_by_state(self) -> dict[CandidateState, int]:
         return {
@@ -499,3 +498,11 @@ class SqliteCandidates:
                 "SELECT state, COUNT(*) FROM respondent_candidates GROUP BY state"
             )
         }
+
+
+if TYPE_CHECKING:  # mypy checks that these classes implement the interfaces
+
+    def _implements(
+        c: sqlite3.Connection,
+    ) -> tuple[RespondentsRepo, PostingsRepo, LinksRepo, CandidatesRepo]:
+        return SqliteRespondents(c), SqlitePostings(c), SqliteLinks(c), SqliteCandidates(c)

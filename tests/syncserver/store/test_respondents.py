@@ -350,6 +350,27 @@ def test_links_are_kept_in_id_order_and_removed_without_loss(store: SqliteStore)
     assert (removed.id, removed.removed_ms, removed.removed_by) == (ab.id, T0 + 2, "manager:y")
 
 
+def test_links_and_items_of_many_interviews_are_read_whole(store: SqliteStore) -> None:
+    ids = _ids(1300)
+
+    def fill(tx: Tx) -> None:
+        # pairs within a chunk of 500 and across chunks, each once
+        for x, y in [(ids[0], ids[1]), (ids[2], ids[900]), (ids[1299], ids[600])]:
+            tx.links.add(x, y, how=LinkHow.AUTO, score=1.0, levels="l", at_ms=T0, actor="s")
+            tx.candidates.queue(x, y, score=1.0, levels="l", at_ms=T0)
+
+    _w(store, fill)
+    links = _r(store, lambda tx: tx.links.touching(ids))
+    items = _r(store, lambda tx: tx.candidates.touching(ids))
+    assert [x.id for x in links] == [x.id for x in items] == [1, 2, 3]
+    assert [(x.a, x.b) for x in links] == [
+        (ids[0], ids[1]),
+        (ids[2], ids[900]),
+        (ids[600], ids[1299]),
+    ]
+    assert [(x.a, x.b) for x in items] == [(x.a, x.b) for x in links]
+
+
 # -- candidates ---------------------------------------------------------------------------
 
 
