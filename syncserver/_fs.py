@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 from pathlib import Path
 
 __all__ = ["LOW_SPACE_BYTES", "disk_full", "fsync_dir", "space_left"]
@@ -34,9 +33,6 @@ def space_left(path: Path) -> int:
 
 def disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` says the disk (or the quota) is full: ENOSPC or EDQUOT from a
-    file write, SQLITE_FULL from SQLite."""
-    if isinstance(exc, OSError):
-        return exc.errno in _FULL_ERRNOS
-    if isinstance(exc, sqlite3.Error):
-        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-    return False
+    file write. (The store recognises its database's own, SQLITE_FULL, and raises
+    :class:`~syncserver.errors.StorageFull`.)"""
+    return isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS

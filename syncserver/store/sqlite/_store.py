@@ -240,8 +240,12 @@ class _BatchLost(Exception):
 
 
 def _full(e: BaseException) -> StorageFull | None:
-    """SQLITE_FULL (the disk or the database's quota) as the error every caller knows."""
-    return StorageFull() if disk_full(e) else None
+    """SQLITE_FULL (the disk or the database's quota), or ENOSPC/EDQUOT from a file
+    written in the transaction, as the error every caller knows."""
+    sqlite_full = (
+        isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    )
+    return StorageFull() if sqlite_full or disk_full(e) else None
 
 
 _Waiter = asyncio.Future[Any] | concurrent.futures.Future[Any]
