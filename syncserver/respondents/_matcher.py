@@ -250,7 +250,7 @@ class Matcher:
                 subject=str(me),
                 detail={
                     "other": str(best.record_id),
-                    "how": "auto",
+                    "how": LinkHow.AUTO.value,
                     "score": f"{best.score:.1f}",
                     "levels": best.comparison.code,
                     "respondent": str(clusters[me]),

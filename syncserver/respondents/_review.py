@@ -157,7 +157,7 @@ def link(
                 at_ms=at,
                 actor=actor,
                 subject=str(a),
-                detail={"other": str(b), "how": "manual", "respondent": str(cluster)},
+                detail={"other": str(b), "how": LinkHow.MANUAL.value, "respondent": str(cluster)},
             ),
         )
         return cluster
@@ -195,7 +195,7 @@ def mark_distinct(
                 at_ms=at,
                 actor=actor,
                 subject=str(a),
-                detail={"decision": "distinct", "other": str(b)},
+                detail={"decision": CandidateState.DISTINCT.value, "other": str(b)},
             ),
         )
 
