@@ -5,6 +5,15 @@ this package; nothing else imports a database driver."""
 
 from ._access import AdminToken, Device, EnrollHow, EnrollToken, Role
 from ._api import Store, Tx
+from ._audit import (
+    MAC_FROM_KEY,
+    Leaf,
+    Link,
+    StoredEntry,
+    chain_mac,
+    mac_from_marker,
+    read_mac_from,
+)
 from ._forms import StoredForm
 from ._ingest import (
     Bundle,
@@ -41,6 +50,7 @@ __all__ = [
     "ReviewState",
     "StoredRecord",
     "Upload",
+    "MAC_FROM_KEY",
     "SCHEMA_VERSION",
     "AdminToken",
     "CandidateState",
@@ -52,11 +62,17 @@ __all__ = [
     "LinkHow",
     "RespondentCounts",
     "RespondentState",
+    "Leaf",
+    "Link",
     "Role",
     "SqliteStore",
     "Store",
+    "StoredEntry",
     "StoredCandidate",
     "StoredForm",
     "StoredLink",
     "Tx",
+    "chain_mac",
+    "mac_from_marker",
+    "read_mac_from",
 ]

@@ -10,9 +10,9 @@ writer (WAL). Library code passes plain functions ``fn(conn) -> T``; the store r
 where they belong. Low-level ``sqlite3`` errors never leave this module unwrapped.
 
 The writer connection carries the audit log's MAC key (``audit_key``, derived from the
-project's store key: docs/spec/audit-log-v1.md §14.3) for :func:`syncserver.audit.append`;
-a store opened without it cannot append to the audit log. Migration 4, run with the key,
-records from which index every audit row carries a MAC.
+project's store key: docs/spec/audit-log-v1.md §14.3), with which ``tx.audit.append``
+chains each row's MAC; a store opened without it cannot append to the audit log.
+Migration 4, run with the key, records from which index every audit row carries a MAC.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any, TypeVar, overload
 from ..._fs import LOW_SPACE_BYTES, disk_full, space_left
 from ...errors import StorageFull, StoreError
 from .._api import Tx
+from ._audit import SqliteAudit
 from ._conn import connect
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -107,13 +108,7 @@ class SqliteStore:
     def _mac_from(conn: sqlite3.Connection, key: bytes) -> None:
         """Migration 4: every audit row appended from now on carries a MAC; the rows
         already there (a store from before schema 4) do not."""
-        from ...audit.entries import MAC_FROM_KEY, mac_from_marker
-
-        (n,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM audit").fetchone()
-        conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-            (MAC_FROM_KEY, mac_from_marker(key, int(n))),
-        )
+        SqliteAudit(conn).mark_mac_from(key)
 
     # -- running work -------------------------------------------------------------------
 
