@@ -3,7 +3,8 @@
 
 An entry says what happened, when, by whom and to what, with ids, counts and hashes only:
 never an answer, a name, a token or a key. Entries are canonical msgpack; the leaf hash is
-SHA-256(0x00 ‖ entry) (RFC 9162). The ``audit`` table holds them with dense indexes from 0.
+SHA-256(0x00 ‖ entry) (RFC 9162). The store keeps them (``tx.audit``) with dense indexes
+from 0, in commit order.
 
 Who acted (``actor``) is always named by the caller, never defaulted (audit-log-v1.md §14.1):
 ``device:<uuid>``, ``system``, ``token:<label>``, ``cli:<user>`` or ``enroll-token:<label>``.
@@ -11,17 +12,15 @@ Who acted (``actor``) is always named by the caller, never defaulted (audit-log-
 The writer also keeps a chained MAC per row (§14.3), its private check that the tail after
 the last signed checkpoint was written by a holder of the project key:
 ``mac_i = HMAC-SHA256(K, mac_{i-1} ‖ i ‖ leaf_hash_i)`` with ``K`` derived from the
-project's store key (:func:`mac_key`). :func:`append` takes ``K`` from the writer
-connection (the store sets it when the project opens it); a store opened without the
-key cannot append.
+project's store key (:func:`mac_key`). The store computes it as it appends, with the
+``K`` it was opened with (:func:`syncserver.store.chain_mac`); a store opened without
+the key cannot append.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-import hmac
-import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
@@ -29,10 +28,11 @@ import msgspec
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..errors import StoreError
+from .._time import ms
+from ..store import MAC_FROM_KEY, chain_mac, mac_from_marker, read_mac_from
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store import Store, Tx
 
 __all__ = [
     "AuditEntry",
@@ -106,13 +106,10 @@ def token_digest(stored_hash: bytes) -> str:
     return hashlib.sha256(TOKEN_LABEL + stored_hash).hexdigest()
 
 
-# -- the MAC chain (§14.3) ---------------------------------------------------------------
+# -- the MAC chain (§14.3; the chain itself is the store's: chain_mac, mac_from_marker,
+# read_mac_from and MAC_FROM_KEY come from syncserver.store) -----------------------------
 
 MAC_KEY_LABEL = b"sealsync/v1 audit mac\x00"
-MAC_FROM_LABEL = b"sealsync/v1 audit mac from\x00"
-#: The ``meta`` key that says from which index every row carries a MAC.
-MAC_FROM_KEY = "audit_mac_from"
-_ZERO = bytes(32)
 
 
 def mac_key(store_key: bytes) -> bytes:
@@ -122,46 +119,11 @@ def mac_key(store_key: bytes) -> bytes:
     )
 
 
-def chain_mac(key: bytes, prev: bytes | None, index: int, leaf: bytes) -> bytes:
-    """``HMAC-SHA256(K, prev ‖ index as 8 bytes big-endian ‖ leaf hash)``; ``prev`` is the
-    MAC of the row before, 32 zero bytes for the first row or one that has none."""
-    return hmac.new(key, (prev or _ZERO) + index.to_bytes(8, "big") + leaf, "sha256").digest()
-
-
-def mac_from_marker(key: bytes, index: int) -> bytes:
-    """The ``meta`` value that says rows from ``index`` on carry a MAC: the index as 8
-    bytes big-endian, then ``HMAC-SHA256(K, "sealsync/v1 audit mac from\\x00" ‖ index)``."""
-    n = index.to_bytes(8, "big")
-    return n + hmac.new(key, MAC_FROM_LABEL + n, "sha256").digest()
-
-
-def read_mac_from(key: bytes, value: object) -> int | None:
-    """The index a marker names, or None if it is not one made with ``key``."""
-    if not isinstance(value, bytes) or len(value) != 40:
-        return None
-    index = int.from_bytes(value[:8], "big")
-    return index if hmac.compare_digest(mac_from_marker(key, index), value) else None
-
-
-def append(conn: sqlite3.Connection, entry: AuditEntry) -> int:
-    """Append ``entry`` inside the caller's transaction; return its index."""
-    key: bytes | None = getattr(conn, "audit_mac_key", None)
-    if key is None:
-        raise StoreError(
-            "this store was opened without the project key: it cannot write to the audit log",
-            hint="open the project (with its passphrase or key file) to make changes",
-        )
+def append(tx: Tx, entry: AuditEntry) -> int:
+    """Append ``entry`` inside the caller's transaction; return its index. Raises
+    :class:`~syncserver.errors.StoreError` if the store was opened without the key."""
     raw = encode_entry(entry)
-    leaf = leaf_hash(raw)
-    # Indexes are dense from 0, so the next is the last + 1: one B-tree step, where
-    # COUNT(*) would read the whole table on every append.
-    last = conn.execute("SELECT idx, mac FROM audit ORDER BY idx DESC LIMIT 1").fetchone()
-    n, prev = (0, None) if last is None else (int(last[0]) + 1, last[1])
-    conn.execute(
-        "INSERT INTO audit (idx, entry, leaf_hash, mac) VALUES (?, ?, ?, ?)",
-        (n, raw, leaf, chain_mac(key, prev, n, leaf)),
-    )
-    return n
+    return tx.audit.append(raw, leaf_hash(raw))
 
 
 def log_key_use(
@@ -175,7 +137,7 @@ def log_key_use(
 ) -> None:
     """One durable ``key_use`` entry per subject: somebody had the project key decrypt
     something, and says why (``purpose``)."""
-    at = int(now.timestamp() * 1000)
+    at = ms(now)
     entries = [
         AuditEntry(
             kind="key_use",
@@ -187,8 +149,8 @@ def log_key_use(
         for subject in subjects
     ]
 
-    def tx(conn: sqlite3.Connection) -> None:
+    def write(tx: Tx) -> None:
         for entry in entries:
-            append(conn, entry)
+            append(tx, entry)
 
-    store.write_sync(tx)
+    store.write_sync(write)

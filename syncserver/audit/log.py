@@ -1,9 +1,9 @@
-"""The audit log as the server runs it: the Merkle tree over the ``audit`` table, signed
+"""The audit log as the server runs it: the Merkle tree over the store's log, signed
 checkpoints and proofs (docs/spec/audit-log-v1.md).
 
-The ``audit`` table is the durable record: entries are appended inside the transactions
-that make the changes they describe. :class:`AuditLog` keeps an in-memory
-:class:`~syncserver.audit.tlog.MerkleLog` that catches up with the table (:meth:`sync`) before
+The store's log (``tx.audit``) is the durable record: entries are appended inside the
+transactions that make the changes they describe. :class:`AuditLog` keeps an in-memory
+:class:`~syncserver.audit.tlog.MerkleLog` that catches up with the store (:meth:`sync`) before
 it answers, signs checkpoints with the project's Ed25519 key under the origin
 ``sealsync/<project id>``, and stores each checkpoint it signs.
 
@@ -16,14 +16,15 @@ a checkpoint over rows someone added or changed in store.db by hand.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 
+from .._time import ms, now
 from ..errors import SyncServerError
 from ..project import Project
-from .entries import MAC_FROM_KEY, chain_mac, mac_key, read_mac_from
+from ..store import Link, Tx
+from .entries import chain_mac, mac_key, read_mac_from
 from .tlog import MemoryLeafStore, MerkleLog, sign_checkpoint, verifier_key
 
 __all__ = ["AuditLog", "AuditLogBroken", "StartupCheck", "check_before_serving", "store_checkpoint"]
@@ -46,21 +47,17 @@ class AuditLog:
         """Take in every committed entry not yet in the tree; return the tree size."""
         with self._lock:
             start = self._tree.size
-            rows = self.project.store.read_sync(
-                lambda c: c.execute(
-                    "SELECT idx, leaf_hash FROM audit WHERE idx >= ? ORDER BY idx", (start,)
-                ).fetchall()
-            )
-            for idx, h in rows:
-                if idx != self._tree.size:
+            leaves = self.project.store.read_sync(lambda tx: tx.audit.leaves(start))
+            for leaf in leaves:
+                if leaf.index != self._tree.size:
                     raise RuntimeError("audit table has a gap")  # never: indexes are dense
-                self._tree.append_leaf_hash(h)
+                self._tree.append_leaf_hash(leaf.leaf_hash)
             return self._tree.size
 
     def checkpoint(self) -> tuple[int, bytes, str]:
         """(size, root, signed note) for the current tree; the note is stored."""
         size, root, note = self._sign()
-        self.project.store.write_sync(lambda conn: store_checkpoint(conn, size, note))
+        self.project.store.write_sync(lambda tx: store_checkpoint(tx, size, note))
         return size, root, note
 
     def covering(self, index: int) -> tuple[int, bytes, str]:
@@ -95,12 +92,9 @@ class AuditLog:
             return self._tree.consistency_proof(size1, size2)
 
 
-def store_checkpoint(conn: sqlite3.Connection, size: int, note: str) -> None:
+def store_checkpoint(tx: Tx, size: int, note: str) -> None:
     """Keep a signed checkpoint for auditors (once per size)."""
-    conn.execute(
-        "INSERT OR IGNORE INTO checkpoints (size, note, created_ms) VALUES (?, ?, ?)",
-        (size, note, int(time.time() * 1000)),
-    )
+    tx.checkpoints.keep(size, note, ms(now()))
 
 
 # -- the check before serving -------------------------------------------------------------
@@ -165,15 +159,10 @@ def check_before_serving(project: Project) -> StartupCheck:
     key = mac_key(project.identity.store_key)
     covered = report.covered
 
-    def tail(conn: sqlite3.Connection) -> tuple[object, list[tuple[int, bytes, bytes | None]]]:
-        marker = conn.execute("SELECT value FROM meta WHERE key = ?", (MAC_FROM_KEY,)).fetchone()
-        rows = conn.execute(
-            "SELECT idx, leaf_hash, mac FROM audit WHERE idx >= ? ORDER BY idx",
-            (max(covered - 1, 0),),
-        ).fetchall()
-        return (None if marker is None else marker[0]), rows
+    def tail(tx: Tx) -> tuple[bytes | None, list[Link]]:
+        return tx.audit.mac_from(), tx.audit.links(max(covered - 1, 0))
 
-    marker, rows = project.store.read_sync(tail)
+    marker, links = project.store.read_sync(tail)
     if marker is None:
         mac_from = 0  # a store made with the chain: every entry carries a MAC
     else:
@@ -187,7 +176,8 @@ def check_before_serving(project: Project) -> StartupCheck:
         mac_from = found
     prev: bytes | None = None
     unbound = 0
-    for idx, leaf, mac in rows:
+    for link in links:
+        idx, leaf, mac = link.index, link.leaf_hash, link.mac
         if idx < covered:  # the row before the tail: only its MAC is used
             prev = mac
             continue
