@@ -5,7 +5,9 @@
 ``admin_tokens`` (role, label, revocation) are each recomputable from the ``token``,
 ``enroll`` and ``revoke`` entries. :class:`AccessLog` takes the entries of one pass of
 :func:`syncserver.audit.verify.verify_log` in index order; :meth:`AccessLog.compare`
-then reads the three tables and names every row that differs: a row no entry made, an
+then reads the three tables (from the store's read-only
+:class:`~syncserver.store.logsource.LogSource`) and names every row that differs: a row
+no entry made, an
 entry whose row is gone, a column that differs, a certificate that does not verify with
 the log's key or does not match its row.
 
@@ -21,7 +23,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from schemas.certs import CERT_LABEL, DeviceCertificate
+
+from ..store.logsource import Kept, LogSource
 
 __all__ = ["ACCESS_KINDS", "AccessLog", "AccessReport"]
 
@@ -132,8 +135,10 @@ class AccessLog:
     devices: dict[str, _Device] = field(default_factory=dict)
     enroll_tokens: dict[str, _EnrollToken] = field(default_factory=dict)
     admin_tokens: dict[str, _AdminToken] = field(default_factory=dict)
-    old_enroll_tokens: dict[tuple[int, int | None], int] = field(default_factory=dict)
-    old_admin_tokens: dict[tuple[str, int], int] = field(default_factory=dict)
+    # (created, expiry) and (label, created) of tokens from before entries bound them,
+    # looked up with the values a row holds (as stored, unchecked)
+    old_enroll_tokens: dict[tuple[object, object], int] = field(default_factory=dict)
+    old_admin_tokens: dict[tuple[object, object], int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     def see(
@@ -217,84 +222,87 @@ class AccessLog:
 
     # -- the comparison -----------------------------------------------------------------
 
-    def compare(self, conn: sqlite3.Connection, signing_public: bytes | None) -> AccessReport:
-        """Read the three tables (in the caller's transaction) and compare them with the
-        log. ``signing_public`` is the log's key, which also signs certificates."""
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    def compare(
+        self, source: LogSource, signing_public: bytes | None, *, batch: int
+    ) -> AccessReport:
+        """Read the three tables (in the source's snapshot, ``batch`` rows at a time) and
+        compare them with the log. ``signing_public`` is the log's key, which also signs
+        certificates."""
         out = _Out(list(self.problems))
-        pid = conn.execute("SELECT value FROM meta WHERE key = 'project_id'").fetchone()
-        project_id = _id(pid[0]) if pid is not None else None
-        if "devices" in tables:
-            self._devices(conn, out, signing_public, project_id)
-        if "enroll_tokens" in tables:
-            self._enroll_tokens(conn, out)
-        if "admin_tokens" in tables:
-            self._admin_tokens(conn, out)
+        pid = source.names().project_id
+        project_id = _id(pid) if pid is not None else None
+        if source.keeps(Kept.DEVICES):
+            self._devices(source, batch, out, signing_public, project_id)
+        if source.keeps(Kept.ENROLL_TOKENS):
+            self._enroll_tokens(source, batch, out)
+        if source.keeps(Kept.ADMIN_TOKENS):
+            self._admin_tokens(source, batch, out)
         return AccessReport(tuple(out.differences), tuple(out.unbound))
 
     def _devices(
         self,
-        conn: sqlite3.Connection,
+        source: LogSource,
+        batch: int,
         out: _Out,
         signing_public: bytes | None,
         project_id: str | None,
     ) -> None:
         logged = dict(self.devices)
-        rows = conn.execute(
-            "SELECT device_id, serial, label, public_key, certificate, not_before_ms,"
-            " not_after_ms, enrolled_ms, enrolled_how, revoked_ms, revoke_reason"
-            " FROM devices ORDER BY serial"
-        )
-        for raw_id, serial, label, public_key, cert, nb, na, enrolled, how, revoked, why in rows:
-            did = _id(raw_id)
+        for row in source.devices(batch=batch):
+            did = _id(row.device_id)
             name = f"device {did}"
-            _certificate(out, name, cert, signing_public, project_id, raw_id, serial,
-                         label, public_key, nb, na)  # fmt: skip
+            _certificate(out, name, row.certificate, signing_public, project_id, row.device_id,
+                         row.serial, row.label, row.public_key, row.not_before_ms,
+                         row.not_after_ms)  # fmt: skip
             d = logged.pop(did, None)
             if d is None:
-                out.differ(f"{name}: in the store (serial {serial}), but no entry enrolled it")
+                out.differ(f"{name}: in the store (serial {row.serial}), but no entry enrolled it")
                 continue
             if not d.bound:
                 out.unbound.append(
                     f"{name}: not bound: its enroll entry ({d.index}) was {_OLD}; its "
                     "certificate is checked against its signature only"
                 )
-            out.column(name, "serial", serial, d.serial, str)
-            out.column(name, "enrolled", enrolled, d.enrolled_ms, when)
-            out.column(name, "enrolled by", how, d.how, str)
+            out.column(name, "serial", row.serial, d.serial, str)
+            out.column(name, "enrolled", row.enrolled_ms, d.enrolled_ms, when)
+            out.column(name, "enrolled by", row.enrolled_how, d.how, str)
             if d.bound:
-                out.column(name, "not_before", nb, d.not_before_ms, when)
-                out.column(name, "not_after", na, d.not_after_ms, when)
+                out.column(name, "not_before", row.not_before_ms, d.not_before_ms, when)
+                out.column(name, "not_after", row.not_after_ms, d.not_after_ms, when)
+                cert = row.certificate
                 digest = hashlib.sha256(cert).hexdigest() if isinstance(cert, bytes) else None
                 if digest != d.certificate_sha256:
                     out.differ(f"{name}: its certificate in the store is not the one the log "
                                f"recorded (entry {d.index})")  # fmt: skip
+            revoked = row.revoked_ms
             out.revocation(name, revoked, d.revoked_ms)
-            if revoked is not None and d.revoked_ms is not None and why != d.revoke_reason:
+            if (
+                revoked is not None
+                and d.revoked_ms is not None
+                and row.revoke_reason != d.revoke_reason
+            ):
                 out.differ(f"{name}: the reason for its revocation differs from the log")
         for did, d in logged.items():
             out.differ(f"device {did}: enrolled in the log (entry {d.index}), not in the store")
 
-    def _enroll_tokens(self, conn: sqlite3.Connection, out: _Out) -> None:
+    def _enroll_tokens(self, source: LogSource, batch: int, out: _Out) -> None:
         logged = dict(self.enroll_tokens)
-        rows = conn.execute(
-            "SELECT token_hash, label, created_ms, expires_ms, used_ms, device_id"
-            " FROM enroll_tokens ORDER BY created_ms"
-        )
-        for stored, label, created, expires, used, device in rows:
+        for row in source.enroll_tokens(batch=batch):
+            label, used = row.label, row.used_ms
             name = f"enrollment token {quoted(label)}"
+            stored = row.token_hash
             digest = token_digest(stored) if isinstance(stored, bytes) else ""
             t = logged.pop(digest, None)
             if t is None:
-                old = self.old_enroll_tokens.get((created, expires))
+                old = self.old_enroll_tokens.get((row.created_ms, row.expires_ms))
                 if old is None:
                     out.differ(f"{name}: in the store, but no entry created it")
                 else:
                     out.unbound.append(f"{name}: not bound: its token entry ({old}) was {_OLD}")
                 continue
             out.column(name, "label", label, t.label, quoted)
-            out.column(name, "created", created, t.created_ms, when)
-            out.column(name, "expiry", expires, t.expires_ms, when)
+            out.column(name, "created", row.created_ms, t.created_ms, when)
+            out.column(name, "expiry", row.expires_ms, t.expires_ms, when)
             if used is None and t.used_ms is not None:
                 out.differ(f"{name}: used in the log at {when(t.used_ms)}, not used in the store")
             elif used is not None and t.used_ms is None:
@@ -302,7 +310,7 @@ class AccessLog:
             elif used != t.used_ms:
                 out.differ(f"{name}: used at {when(used)} in the store, at {when(t.used_ms)} "
                            "in the log")  # fmt: skip
-            dev = None if device is None else _id(device)
+            dev = None if row.device_id is None else _id(row.device_id)
             if used is not None and dev != t.device:
                 out.differ(f"{name}: enrolled device {dev} in the store, {t.device} in the log")
         for t in logged.values():
@@ -311,27 +319,25 @@ class AccessLog:
                 "not in the store"
             )
 
-    def _admin_tokens(self, conn: sqlite3.Connection, out: _Out) -> None:
+    def _admin_tokens(self, source: LogSource, batch: int, out: _Out) -> None:
         logged = dict(self.admin_tokens)
-        rows = conn.execute(
-            "SELECT token_hash, role, label, created_ms, revoked_ms FROM admin_tokens"
-            " ORDER BY created_ms"
-        )
-        for stored, role, label, created, revoked in rows:
+        for row in source.admin_tokens(batch=batch):
+            label, created = row.label, row.created_ms
             name = f"admin token {quoted(label)}"
+            stored = row.token_hash
             digest = token_digest(stored) if isinstance(stored, bytes) else ""
             t = logged.pop(digest, None)
             if t is None:
                 old = self.old_admin_tokens.get((label, created))
                 if old is None:
-                    out.differ(f"{name}: in the store (role {role}), but no entry created it")
+                    out.differ(f"{name}: in the store (role {row.role}), but no entry created it")
                 else:
                     out.unbound.append(f"{name}: not bound: its token entry ({old}) was {_OLD}")
                 continue
-            out.column(name, "role", role, t.role, str)
+            out.column(name, "role", row.role, t.role, str)
             out.column(name, "label", label, t.label, quoted)
             out.column(name, "created", created, t.created_ms, when)
-            out.revocation(name, revoked, t.revoked_ms)
+            out.revocation(name, row.revoked_ms, t.revoked_ms)
         for t in logged.values():
             out.differ(
                 f"admin token {quoted(t.label)}: created in the log (entry {t.index}), "

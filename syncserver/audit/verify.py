@@ -1,14 +1,16 @@
-"""`syncserver audit verify` and `syncserver audit show`: an auditor's view of a project's
-log, read from the SQLite file alone (docs/spec/audit-log-v1.md §13).
+"""The auditor's view of a project's log, read from its store alone: :func:`verify_log`
+and :func:`show_entries`, behind `syncserver audit verify` and `syncserver audit show`
+(:mod:`syncserver.cli`; docs/spec/audit-log-v1.md §13).
 
 The verifier shares no code path with the writer, as DESIGN.md asks: hashing, checkpoint
 and proof checks come from :mod:`schemas.tlog` only, never from :mod:`syncserver.audit.tlog`,
 :mod:`syncserver.audit.log` or the hashing in :mod:`syncserver.audit`, and entries are read
-with a struct of its own. It opens the store read-only and needs no passphrase: the log's
-key is public. An auditor SHOULD pin that key (``--key``): a key read from the store only
-shows that the store agrees with itself. Checkpoints an auditor saved earlier
-(``--checkpoint FILE``) are what catch a server that rewrote its history together with
-its own checkpoints table.
+with a struct of its own. It reads the store through the store's read-only
+:class:`~syncserver.store.logsource.LogSource` (the values as stored, which it checks)
+and needs no passphrase: the log's key is public. An auditor SHOULD pin that key
+(``--key``): a key read from the store only shows that the store agrees with itself.
+Checkpoints an auditor saved earlier (``--checkpoint FILE``) are what catch a server
+that rewrote its history together with its own checkpoints table.
 
 One streaming pass in index order, in memory that does not grow with the log:
 
@@ -28,32 +30,21 @@ When an entry and its leaf hash were rewritten together, or rows were swapped, n
 row shows it: the first checkpoint whose root disagrees bounds the first such entry to
 the entries since the last checkpoint that agreed. The inclusion proofs of signed
 receipts then narrow that range, often to one entry; :class:`VerifyReport` says which.
-
-``register(subparsers, project_options)`` adds the ``audit`` command to the admin CLI.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import heapq
-import json
-import os
-import re
-import sqlite3
-import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import cast
 
 import msgspec
 
 from schemas.errors import TlogError
 from schemas.tlog import (
-    MAX_NOTE_BYTES,
     Checkpoint,
     NoteVerifier,
     TreeHasher,
@@ -65,12 +56,12 @@ from schemas.tlog import (
 from schemas.wire import Receipt, ReceiptBody
 
 from ..errors import ProjectMissing, StoreError, SyncServerError
-from ..project.config import load_config
-from .access_check import ACCESS_KINDS, AccessLog, when
+from ..store.logsource import Kept, LogSource, open_log_source
+from .access_check import ACCESS_KINDS, AccessLog
 
-__all__ = ["ShownEntry", "VerifyReport", "register", "show_entries", "verify_log"]
+__all__ = ["ShownEntry", "VerifyReport", "show_entries", "verify_log"]
 
-#: Rows fetched from SQLite at a time.
+#: Rows read from the store at a time.
 BATCH = 1024
 #: Trusted subtree hashes (from receipts) kept when narrowing a mismatch: bounds memory.
 MAX_EVIDENCE = 65536
@@ -177,46 +168,29 @@ class _Problem(Exception):
 # -- opening the store read-only ---------------------------------------------------------
 
 
-def _connect(db_path: Path) -> sqlite3.Connection:
+def _open(db_path: Path) -> LogSource:
     if not db_path.is_file():
         raise ProjectMissing(
             f"no store at {db_path}",
             hint="give the project directory with --dir, or the SQLite file with --db",
         )
-    uri = f"file:{quote(str(db_path.resolve()))}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as e:
-        raise StoreError(f"cannot open {db_path.name} read-only ({e})") from None
-    try:
-        conn.execute("PRAGMA busy_timeout = 10000")
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.Error as e:
-        conn.close()
-        raise StoreError(
-            f"{db_path.name} cannot be read ({e})", hint="is it a sealsync store (store.db)?"
-        ) from None
-    if not {"meta", "audit", "checkpoints"} <= tables:
-        conn.close()
+    source = open_log_source(db_path)
+    if source is None:
         raise StoreError(
             f"{db_path.name} is not a sealsync store (no audit log in it)",
             hint="give the project directory with --dir, or its store.db with --db",
         )
-    return conn
+    return source
 
 
 def _key_name(v: NoteVerifier) -> str:
     return f"{v.name}+{v.key_id.hex()}"
 
 
-def _store_identity(conn: sqlite3.Connection) -> tuple[str | None, bytes | None]:
+def _store_identity(source: LogSource) -> tuple[str | None, bytes | None]:
     """The log origin and signing key the store names for itself (either may be None)."""
-    meta = dict(
-        conn.execute(
-            "SELECT key, value FROM meta WHERE key IN ('project_id', 'signing_public')"
-        ).fetchall()
-    )
-    pid, pub = meta.get("project_id"), meta.get("signing_public")
+    names = source.names()
+    pid, pub = names.project_id, names.signing_public
     origin = (
         f"sealsync/{uuid.UUID(bytes=pid)}" if isinstance(pid, bytes) and len(pid) == 16 else None
     )
@@ -224,9 +198,9 @@ def _store_identity(conn: sqlite3.Connection) -> tuple[str | None, bytes | None]
     return origin, public
 
 
-def _verifier(conn: sqlite3.Connection, key: str | None) -> tuple[NoteVerifier, _Problem | None]:
+def _verifier(source: LogSource, key: str | None) -> tuple[NoteVerifier, _Problem | None]:
     """The key to verify with, and a problem if a pinned key is not the store's."""
-    origin, public = _store_identity(conn)
+    origin, public = _store_identity(source)
     if key is None:
         if origin is None or public is None:
             raise StoreError(
@@ -300,26 +274,20 @@ def _receipt_size(raw: object) -> int:
     return -1 if size is None else size
 
 
-def _table_claims(conn: sqlite3.Connection) -> Iterator[_Claim]:
-    cur = conn.execute("SELECT size, note FROM checkpoints ORDER BY size")
-    while rows := cur.fetchmany(BATCH):
-        for size, note in rows:
-            yield _Claim(int(size), note if isinstance(note, str | bytes) else "", None, "")
+def _table_claims(source: LogSource) -> Iterator[_Claim]:
+    for c in source.checkpoints(batch=BATCH):
+        note = c.note
+        yield _Claim(c.size, note if isinstance(note, str | bytes) else "", None, "")
 
 
-def _receipt_claims(conn: sqlite3.Connection) -> Iterator[_Claim]:
-    # SQLite sorts (spilling to a temporary file if need be), so memory stays bounded.
-    conn.create_function("sealsync_receipt_size", 1, _receipt_size, deterministic=True)
-    cur = conn.execute(
-        "SELECT bundle_id, receipt, sealsync_receipt_size(receipt) AS s FROM bundles"
-        " WHERE receipt IS NOT NULL ORDER BY s"
-    )
-    while rows := cur.fetchmany(BATCH):
-        for bundle_id, raw, size in rows:
-            where = f" (in the receipt of bundle {_bundle_name(bundle_id)})"
-            body = _receipt_body(raw) if size >= 0 else None
-            note = None if body is None else body.checkpoint
-            yield _Claim(size, note, None, where)
+def _receipt_claims(source: LogSource) -> Iterator[_Claim]:
+    # The store sorts by the size each receipt's checkpoint names, in bounded memory.
+    for r in source.receipts(batch=BATCH, rank=_receipt_size):
+        size = -1 if r.rank is None else r.rank
+        where = f" (in the receipt of bundle {_bundle_name(r.bundle_id)})"
+        body = _receipt_body(r.receipt) if size >= 0 else None
+        note = None if body is None else body.checkpoint
+        yield _Claim(size, note, None, where)
 
 
 def _path_ranges(index: int, size: int) -> list[tuple[int, int]]:
@@ -375,8 +343,8 @@ def _last_free(a: int, b: int, taken: list[tuple[int, int]]) -> int | None:
 
 
 class _Pass:
-    def __init__(self, conn: sqlite3.Connection, verifier: NoteVerifier) -> None:
-        self.conn = conn
+    def __init__(self, source: LogSource, verifier: NoteVerifier) -> None:
+        self.source = source
         self.verifier = verifier
         self.origin = verifier.name
         self.hasher = TreeHasher()
@@ -388,11 +356,7 @@ class _Pass:
         self._verified: dict[str | bytes, Checkpoint] = {}  # notes verified at this size
         self._verified_size = -1
         self.access = AccessLog()
-        self._has_bundles = bool(
-            conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bundles'"
-            ).fetchone()
-        )
+        self._has_bundles = source.keeps(Kept.RECEIPTS)
 
     def root(self) -> bytes:
         if self._root_at is None or self._root_at[0] != self.n:
@@ -414,17 +378,15 @@ class _Pass:
         return sorted(claims, key=lambda c: c.size)
 
     def run(self, saved: list[_Claim]) -> None:
-        sources = [_table_claims(self.conn), iter(saved)]
+        sources = [_table_claims(self.source), iter(saved)]
         if self._has_bundles:
-            sources.append(_receipt_claims(self.conn))
+            sources.append(_receipt_claims(self.source))
         self._claims = heapq.merge(*sources, key=lambda c: c.size)
         self._next = next(self._claims, None)
         self._settle()
-        cur = self.conn.execute("SELECT idx, entry, leaf_hash FROM audit ORDER BY idx")
-        while rows := cur.fetchmany(BATCH):
-            for idx, entry, stored in rows:
-                self._entry(idx, entry, stored)
-                self._settle()
+        for row in self.source.entries(batch=BATCH):
+            self._entry(row.index, row.entry, row.leaf_hash)
+            self._settle()
         if self._next is not None:
             self._beyond_end(self._next)
 
@@ -557,31 +519,27 @@ class _Pass:
             return start, end - 1, 0
         evidence: dict[tuple[int, int], bytes] = {}
         receipts = 0
-        cur = self.conn.execute("SELECT receipt FROM bundles WHERE receipt IS NOT NULL")
-        while rows := cur.fetchmany(BATCH):
-            for (raw,) in rows:
-                body = _receipt_body(raw)
-                size = None if body is None else _note_size(body.checkpoint)
-                if body is None or size is None or size <= start:
-                    continue
-                leaf = leaf_hash(body.log_entry)
-                try:
-                    cp = verify_checkpoint(body.checkpoint, self.verifier, origin=self.origin)
-                    verify_inclusion(
-                        leaf, body.log_index, cp.size, body.inclusion_proof, cp.root_hash
-                    )
-                except TlogError:
-                    continue
-                ranges = [(body.log_index, body.log_index + 1)]
-                ranges += _path_ranges(body.log_index, cp.size)
-                hashes = [leaf, *body.inclusion_proof]
-                if len(ranges) != len(hashes):
-                    continue
-                useful = False
-                for r, h in zip(ranges, hashes, strict=True):
-                    if start <= r[0] and r[1] <= end and len(evidence) < MAX_EVIDENCE:
-                        useful = evidence.setdefault(r, h) == h or useful
-                receipts += useful
+        for kept in self.source.receipts(batch=BATCH):
+            body = _receipt_body(kept.receipt)
+            size = None if body is None else _note_size(body.checkpoint)
+            if body is None or size is None or size <= start:
+                continue
+            leaf = leaf_hash(body.log_entry)
+            try:
+                cp = verify_checkpoint(body.checkpoint, self.verifier, origin=self.origin)
+                verify_inclusion(leaf, body.log_index, cp.size, body.inclusion_proof, cp.root_hash)
+            except TlogError:
+                continue
+            ranges = [(body.log_index, body.log_index + 1)]
+            ranges += _path_ranges(body.log_index, cp.size)
+            hashes = [leaf, *body.inclusion_proof]
+            if len(ranges) != len(hashes):
+                continue
+            useful = False
+            for r, h in zip(ranges, hashes, strict=True):
+                if start <= r[0] and r[1] <= end and len(evidence) < MAX_EVIDENCE:
+                    useful = evidence.setdefault(r, h) == h or useful
+            receipts += useful
         if not evidence:
             return start, end - 1, 0
         agree, differ = self._recompute(start, end, evidence)
@@ -604,23 +562,20 @@ class _Pass:
         differ: list[tuple[int, int]] = []
         active: list[tuple[tuple[int, int], bytes, TreeHasher]] = []
         i = 0
-        cur = self.conn.execute(
-            "SELECT idx, entry FROM audit WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
-        )
-        while rows := cur.fetchmany(BATCH):
-            for idx, entry in rows:
-                while i < len(todo) and todo[i][0][0] == idx:
-                    active.append((todo[i][0], todo[i][1], TreeHasher()))
-                    i += 1
-                h = leaf_hash(entry)
-                still = []
-                for r, want, hasher in active:
-                    hasher.append(h)
-                    if r[1] == idx + 1:
-                        (agree if hasher.root() == want else differ).append(r)
-                    else:
-                        still.append((r, want, hasher))
-                active = still
+        for row in self.source.entries(batch=BATCH, start=start, end=end):
+            idx, entry = row.index, row.entry
+            while i < len(todo) and todo[i][0][0] == idx:
+                active.append((todo[i][0], todo[i][1], TreeHasher()))
+                i += 1
+            h = leaf_hash(cast(bytes, entry))  # the pass checked each one before ``end``: bytes
+            still = []
+            for r, want, hasher in active:
+                hasher.append(h)
+                if r[1] == idx + 1:
+                    (agree if hasher.root() == want else differ).append(r)
+                else:
+                    still.append((r, want, hasher))
+            active = still
         return agree, differ
 
 
@@ -630,7 +585,7 @@ def verify_log(
     key: str | None = None,
     saved: Mapping[str, str | bytes] | None = None,
 ) -> VerifyReport:
-    """Recompute the log in the SQLite file ``db_path`` and check it (module docstring).
+    """Recompute the log in the store file ``db_path`` and check it (module docstring).
 
     ``key`` is the verifier key to trust (``<origin>+<key id>+<base64 key>``); without it
     the key is derived from the store's own ``meta`` table. ``saved`` maps a label (a file
@@ -638,11 +593,10 @@ def verify_log(
     a :class:`~syncserver.errors.SyncServerError` only when the check cannot run (no
     store, unreadable file, unusable key).
     """
-    conn = _connect(db_path)
+    source = _open(db_path)  # one snapshot for every scan, even while the server writes
     try:
-        conn.execute("BEGIN")  # one snapshot for every cursor, even while the server writes
-        verifier, mismatch = _verifier(conn, key)
-        run = _Pass(conn, verifier)
+        verifier, mismatch = _verifier(source, key)
+        run = _Pass(source, verifier)
         differences: tuple[str, ...] = ()
         unbound: tuple[str, ...] = ()
         try:
@@ -653,7 +607,7 @@ def verify_log(
             problem: _Problem | None = p
         else:
             problem = None
-            access = run.access.compare(conn, verifier.public_key)
+            access = run.access.compare(source, verifier.public_key, batch=BATCH)
             differences, unbound = access.differences, access.unbound
             if differences:
                 problem = _Problem(
@@ -661,11 +615,8 @@ def verify_log(
                     "from the log",
                     _HINT_TABLES,
                 )
-        conn.execute("ROLLBACK")
-    except sqlite3.Error as e:
-        raise StoreError(f"cannot read {db_path.name} ({e.__class__.__name__}: {e})") from None
     finally:
-        conn.close()
+        source.close()
     return VerifyReport(
         ok=problem is None,
         entries=run.n,
@@ -694,220 +645,33 @@ def show_entries(
 ) -> Iterator[ShownEntry]:
     """The entries of the log in ``db_path`` that match every filter given, oldest first
     (or newest first), at most ``limit`` of them (None or 0: all). Read-only, streaming."""
-    conn = _connect(db_path)
-    order = "DESC" if newest_first else "ASC"
+    source = _open(db_path)
     shown = 0
     try:
-        conn.execute("BEGIN")
-        cur = conn.execute(f"SELECT idx, entry FROM audit ORDER BY idx {order}")
-        while rows := cur.fetchmany(BATCH):
-            for idx, raw in rows:
-                try:
-                    e = _entry_decoder.decode(raw)
-                except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
-                    raise SyncServerError(
-                        f"entry {idx} is not an audit entry",
-                        hint="run `syncserver audit verify` to check the whole log",
-                    ) from None
-                if (
-                    (kind is not None and e.kind != kind)
-                    or (subject is not None and e.subject != subject)
-                    or (since_ms is not None and e.at_ms < since_ms)
-                ):
-                    continue
-                yield ShownEntry(
-                    index=idx,
-                    kind=e.kind,
-                    at_ms=e.at_ms,
-                    actor=e.actor,
-                    subject=e.subject,
-                    detail=e.detail,
-                )
-                shown += 1
-                if limit and shown >= limit:
-                    return
-    except sqlite3.Error as e:
-        raise StoreError(f"cannot read {db_path.name} ({e.__class__.__name__}: {e})") from None
+        for row in source.entries(batch=BATCH, newest_first=newest_first):
+            try:
+                e = _entry_decoder.decode(cast(bytes, row.entry))  # if not: TypeError
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+                raise SyncServerError(
+                    f"entry {row.index} is not an audit entry",
+                    hint="run `syncserver audit verify` to check the whole log",
+                ) from None
+            if (
+                (kind is not None and e.kind != kind)
+                or (subject is not None and e.subject != subject)
+                or (since_ms is not None and e.at_ms < since_ms)
+            ):
+                continue
+            yield ShownEntry(
+                index=row.index,
+                kind=e.kind,
+                at_ms=e.at_ms,
+                actor=e.actor,
+                subject=e.subject,
+                detail=e.detail,
+            )
+            shown += 1
+            if limit and shown >= limit:
+                return
     finally:
-        conn.close()
-
-
-# -- the command line --------------------------------------------------------------------
-
-
-def _db_path(args: argparse.Namespace) -> Path:
-    if args.db:
-        return Path(args.db)
-    return load_config(Path(args.dir)).sqlite_path
-
-
-def _read_note(name: str) -> bytes:
-    try:
-        with open(name, "rb") as f:
-            return f.read(MAX_NOTE_BYTES + 1)
-    except OSError as e:
-        raise SyncServerError(
-            f"cannot read the checkpoint file {name} ({e.strerror})",
-            hint="save checkpoints with `curl …/v1/log/checkpoint > FILE` and keep them",
-        ) from None
-
-
-def _verify(args: argparse.Namespace) -> int:
-    saved = {name: _read_note(name) for name in args.checkpoint}
-    report = verify_log(_db_path(args), key=args.key, saved=saved)
-    if not report.ok and not report.differences:
-        raise SyncServerError(
-            f"audit log does not verify: {report.first_problem}", hint=report.hint
-        )
-    print(
-        f"audit log verified: {report.entries} entries, {report.checkpoints} signed "
-        f"checkpoint(s), the latest covering {report.covered} entries"
-    )
-    source = "pinned with --key" if report.key_pinned else "read from the store"
-    print(f"  key {report.verifier_key} ({source})")
-    if report.covered < report.entries:
-        print(
-            f"  note: entries {report.covered}..{report.entries - 1} come after the last signed "
-            "checkpoint: only their leaf hashes were checked"
-        )
-    if report.receipts_unreadable:
-        print(f"  note: {report.receipts_unreadable} receipt(s) in the store could not be read")
-    if not report.key_pinned:
-        print("  note: pin the key with --key for an audit that does not trust the store")
-    for line in report.unbound:
-        print(f"  note: {line}")
-    if report.differences:
-        print(
-            f"syncserver: the tables that decide who may act differ from the audit log "
-            f"({len(report.differences)} row(s)):",
-            file=sys.stderr,
-        )
-        for line in report.differences:
-            print(f"  {line}", file=sys.stderr)
-        print(f"hint: {report.hint}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _since(text: str) -> int:
-    try:
-        t = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date or time (e.g. 2026-11-23 or 2026-11-23T12:00Z)"
-        ) from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=datetime.UTC)
-    return int(t.timestamp() * 1000)
-
-
-_HEX_HASH = re.compile(r"[0-9a-f]{64}")
-#: Hex digits of a hash shown by `audit show` (all of them with --json).
-SHORT_HASH = 12
-
-
-def _text(value: str) -> str:
-    """A string as one token of a line: bare when plain, else JSON-quoted (so spaces,
-    quotes and control characters cannot blur or forge the line)."""
-    if value and value.isprintable() and not any(c in value for c in " ='\"\\"):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _value(key: str, value: str | int | bool) -> str:
-    """A detail value as a person reads it (audit-log-v1.md §13.4)."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return when(value) if key.endswith("_ms") else str(value)
-    if _HEX_HASH.fullmatch(value):
-        return value[:SHORT_HASH] + "…"
-    return _text(value)
-
-
-def _line(e: ShownEntry) -> str:
-    parts = [f"{e.index:>7}", when(e.at_ms), f"{e.kind:<12}"]
-    if e.subject:
-        parts.append(_text(e.subject))
-    parts.append(f"by {_text(e.actor)}")
-    parts += [f"{_text(k)}={_value(k, v)}" for k, v in e.detail.items()]
-    return "  ".join(parts)
-
-
-def _show(args: argparse.Namespace) -> int:
-    entries = show_entries(
-        _db_path(args),
-        kind=args.kind,
-        subject=args.subject,
-        since_ms=args.since,
-        limit=args.limit,
-        newest_first=args.newest,
-    )
-    found = False
-    for e in entries:
-        found = True
-        if args.json:
-            sys.stdout.write(msgspec.json.encode(e).decode() + "\n")
-        else:
-            print(_line(e))
-    if not found and not args.json:
-        print("no entries match", file=sys.stderr)
-    return 0
-
-
-def _store_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--dir",
-        default=os.environ.get("SEALSYNC_DIR", "."),
-        help="project directory (default: $SEALSYNC_DIR or .)",
-    )
-    p.add_argument("--db", metavar="PATH", help="the SQLite store itself (instead of --dir)")
-
-
-def register(
-    subparsers: Any, project_options: Callable[[argparse.ArgumentParser], None] | None = None
-) -> None:
-    """Add ``audit verify`` and ``audit show`` to ``subparsers`` (from
-    ``ArgumentParser.add_subparsers``).
-
-    ``project_options`` is accepted so the call matches the other commands, but not
-    used: it adds passphrase options, and these actions never need the passphrase (they
-    read the store read-only). ``--dir`` behaves as everywhere else.
-    """
-    del project_options
-    audit = subparsers.add_parser(
-        "audit",
-        help="verify and list the audit log (read-only, no passphrase)",
-        description="Verify the project's audit log from its store, or list its entries. "
-        "Needs no passphrase: the store is read, never written.",
-    )
-    asub = audit.add_subparsers(dest="audit_command", metavar="ACTION")
-    v = asub.add_parser(
-        "verify",
-        help="recompute the log and check every signed checkpoint; name the first bad entry",
-    )
-    _store_options(v)
-    v.add_argument(
-        "--key",
-        metavar="VKEY",
-        help="the log's verifier key to trust (recommended; default: the key in the store)",
-    )
-    v.add_argument(
-        "--checkpoint",
-        metavar="FILE",
-        action="append",
-        default=[],
-        help="a checkpoint note saved earlier; must match the log (repeatable)",
-    )
-    v.set_defaults(func=_verify)
-    s = asub.add_parser("show", help="list audit entries, oldest first")
-    _store_options(s)
-    s.add_argument("--kind", metavar="KIND", help="only entries of this kind (e.g. upload)")
-    s.add_argument("--subject", metavar="ID", help="only entries about this id")
-    s.add_argument(
-        "--since", metavar="TIME", type=_since, help="only entries at or after TIME (UTC)"
-    )
-    s.add_argument("--limit", metavar="N", type=int, default=100, help="at most N entries (0: all)")
-    s.add_argument("--newest", action="store_true", help="newest first")
-    s.add_argument("--json", action="store_true", help="one JSON object per line")
-    s.set_defaults(func=_show)
+        source.close()

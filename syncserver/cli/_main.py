@@ -41,13 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     _access.register(sub)
     _review.register(sub)
 
-    from ..audit import verify as audit_verify
+    from . import _audit as cli_audit
     from . import _export as cli_export
     from . import _respondents as cli_respondents
 
     cli_export.register(sub, _project_options, open_unlocked)
     cli_respondents.register(sub, _project_options, opened)
-    audit_verify.register(sub, _project_options)
+    cli_audit.register(sub, _project_options)
     _forms.register(sub)
     return p
 

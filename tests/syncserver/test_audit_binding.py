@@ -466,7 +466,8 @@ def test_audit_show_is_readable_and_its_json_exact(proj: Proj) -> None:
 
 
 def test_audit_show_says_yes_and_no_and_quotes_what_could_blur_a_line(tmp_path: Path) -> None:
-    from syncserver.audit.verify import ShownEntry, _line
+    from syncserver.audit.verify import ShownEntry
+    from syncserver.cli._audit import _line
 
     e = ShownEntry(
         index=9,
