@@ -175,8 +175,8 @@ async def error_middleware(
 
 def _as_error(exc: Exception) -> SyncServerError | None:
     """The error to answer ``exc`` with (None: an unexpected one, a plain 500). A full
-    disk answers 507 wherever it shows: ENOSPC from a file, SQLITE_FULL from a statement
-    (the store maps its own commits to :class:`StorageFull`)."""
+    disk answers 507 wherever it shows: ENOSPC from a file, or :class:`StorageFull` from
+    the store (which recognises its database's own, SQLITE_FULL)."""
     if disk_full(exc):
         return StorageFull()
     if isinstance(exc, SyncServerError):
