@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import sqlite3
 import uuid
 from collections.abc import Callable
 
@@ -20,19 +19,18 @@ import msgspec
 
 from schemas.wire import Receipt, ReceiptBody, sign_receipt
 
+from ._time import ms
+from ._time import now as _utcnow
 from .audit.log import AuditLog, store_checkpoint
 from .ingest import IngestReport, ingest_bundle, persist_upload, pool_for_project, recover
 from .ingest.uploads import UploadArea
 from .project import Project
 from .respondents import Matcher, MatchWorker, match_pending
+from .store import Tx
 
 __all__ = ["Service"]
 
 log = logging.getLogger("syncserver")
-
-
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 class Service:
@@ -70,38 +68,25 @@ class Service:
         was acknowledged; a device that comes back announces the bundle again and starts
         from offset 0. Returns how many went."""
         days = self.project.config.limits.open_upload_days
-        cutoff_ms = int(now.timestamp() * 1000) - days * 86_400_000
-        rows = self.project.store.read_sync(
-            lambda c: c.execute(
-                "SELECT bundle_id FROM uploads WHERE completed_ms IS NULL AND created_ms < ?",
-                (cutoff_ms,),
-            ).fetchall()
-        )
+        cutoff_ms = ms(now) - days * 86_400_000
+        rows = self.project.store.read_sync(lambda tx: tx.uploads.open_before(cutoff_ms))
         stale = []
-        for (raw,) in rows:
+        for bundle_id in rows:
             try:  # the last byte received counts as activity
-                touched_ms = self.area.part(uuid.UUID(bytes=raw)).stat().st_mtime * 1000
+                touched_ms = self.area.part(bundle_id).stat().st_mtime * 1000
             except FileNotFoundError:
                 touched_ms = 0
             if touched_ms < cutoff_ms:
-                stale.append(bytes(raw))
+                stale.append(bundle_id)
         if not stale:
             return 0
 
-        def tx(conn: sqlite3.Connection) -> list[bytes]:
-            return [
-                b
-                for b in stale
-                if conn.execute(
-                    "DELETE FROM uploads WHERE bundle_id = ? AND completed_ms IS NULL"
-                    " AND NOT EXISTS (SELECT 1 FROM bundles WHERE bundle_id = ?)",
-                    (b, b),
-                ).rowcount
-            ]
+        def tx(tx: Tx) -> list[uuid.UUID]:
+            return [b for b in stale if tx.uploads.forget(b)]
 
         gone = self.project.store.write_sync(tx)
         for b in gone:
-            self.area.discard(uuid.UUID(bytes=b))
+            self.area.discard(b)
         if gone:
             log.info("deleted %d uploads untouched for %d days", len(gone), days)
         return len(gone)
@@ -124,13 +109,9 @@ class Service:
         """Persist, ingest and answer with a receipt. Idempotent: the same receipt again."""
         lock = self._receipt_locks.setdefault(bundle_id, asyncio.Lock())
         async with lock:
-            stored = await self.project.store.read(
-                lambda c: c.execute(
-                    "SELECT receipt FROM bundles WHERE bundle_id = ?", (bundle_id.bytes,)
-                ).fetchone()
-            )
-            if stored is not None and stored[0] is not None:
-                return msgspec.msgpack.decode(stored[0], type=Receipt)
+            stored = await self.project.store.read(lambda tx: tx.bundles.get(bundle_id))
+            if stored is not None and stored.receipt is not None:
+                return msgspec.msgpack.decode(stored.receipt, type=Receipt)
             index = await asyncio.to_thread(
                 persist_upload, self.project, self.area, bundle_id, uploader, size, sha256, now=now
             )
@@ -174,9 +155,9 @@ class Service:
         receipt = sign_receipt(body, self.project.identity.signing)
         raw = msgspec.msgpack.encode(receipt)
 
-        def tx(c: sqlite3.Connection) -> None:  # what a receipt proves is kept with it
-            store_checkpoint(c, size_, note)
-            c.execute("UPDATE bundles SET receipt = ? WHERE bundle_id = ?", (raw, bundle_id.bytes))
+        def tx(tx: Tx) -> None:  # what a receipt proves is kept with it
+            store_checkpoint(tx, size_, note)
+            tx.bundles.set_receipt(bundle_id, raw)
 
         self.project.store.write_sync(tx)
         return receipt

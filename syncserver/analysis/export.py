@@ -72,7 +72,6 @@ import contextlib
 import csv
 import datetime
 import os
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -85,10 +84,12 @@ from cryptography.exceptions import InvalidTag
 
 from schemas.survey import ANSWER_TYPES, Form, Item, Text
 
+from .._time import ms
 from ..audit.entries import AuditEntry, append
 from ..errors import BadRequest, NotFound, StoreError, SyncServerError
 from ..project import Project
 from ..records.sensitive import join, open_sealed
+from ..store import StoredForm, Tx
 
 __all__ = [
     "BATCH",
@@ -440,44 +441,36 @@ def export_form(
         else:
             writer = _JsonlWriter(files, plan)
         key = project.identity.store_key if include_sensitive else None
-        sealed_col = "r.sealed" if include_sensitive else "NULL"  # never read what is not shown
 
-        def stream(conn: sqlite3.Connection) -> None:
+        def stream(tx: Tx) -> None:
             for v in versions:
-                cur = conn.execute(
-                    f"SELECT r.record_id, r.version, r.sha256, r.answers, {sealed_col},"
-                    " r.review, r.received_ms, p.cluster_id FROM records r"
-                    " LEFT JOIN respondents p ON p.record_id = r.record_id"
-                    " WHERE r.form_id = ? AND r.form_version = ? AND r.status = 'current'"
-                    " ORDER BY r.rowid",
-                    (form_id, v),
-                )
-                while batch := cur.fetchmany(BATCH):
-                    for rid, ver, sha, plain, sealed, review, received_ms, who in batch:
-                        record_id = uuid.UUID(bytes=rid)
+                # Sealed answers are never even read when they are not shown.
+                rows = tx.records.current_of_form(form_id, v, sealed=key is not None, batch=BATCH)
+                for r in rows:
+                    record_id, ver = r.record_id, r.version
+                    try:
+                        stored = _decode(r.answers)
+                    except msgspec.DecodeError:
+                        raise StoreError(
+                            f"record {record_id} v{ver} cannot be decoded",
+                            hint="the store is damaged: restore it from a backup",
+                        ) from None
+                    answers = stored.answers
+                    if key is not None and r.sealed is not None:
                         try:
-                            stored = _decode(plain)
-                        except msgspec.DecodeError:
+                            secret = open_sealed(key, record_id, ver, r.sha256, r.sealed)
+                        except InvalidTag:
                             raise StoreError(
-                                f"record {record_id} v{ver} cannot be decoded",
+                                f"the sealed answers of record {record_id} v{ver}"
+                                " fail authentication",
                                 hint="the store is damaged: restore it from a backup",
                             ) from None
-                        answers = stored.answers
-                        if key is not None and sealed is not None:
-                            try:
-                                secret = open_sealed(key, record_id, ver, sha, sealed)
-                            except InvalidTag:
-                                raise StoreError(
-                                    f"the sealed answers of record {record_id} v{ver}"
-                                    " fail authentication",
-                                    hint="the store is damaged: restore it from a backup",
-                                ) from None
-                            answers = join(answers, secret)
-                        respondent = str(uuid.UUID(bytes=who)) if who else ""
-                        meta = [str(record_id), respondent, ver, v, review, _utc(received_ms)]
-                        writer.record([*meta, stored.stopped_early], answers)
-                        report.rows += 1
-            report.held_back = _held_back(conn, form_id, version)
+                        answers = join(answers, secret)
+                    respondent = "" if r.respondent is None else str(r.respondent)
+                    meta = [str(record_id), respondent, ver, v, r.review.value, _utc(r.received_ms)]
+                    writer.record([*meta, stored.stopped_early], answers)
+                    report.rows += 1
+            report.held_back = tx.records.unresolved_conflicts(form_id, version)
 
         project.store.read_sync(stream)
         report.repeat_rows = writer.repeat_rows()
@@ -516,32 +509,18 @@ def _refuse_existing(out_dir: Path, names: list[str]) -> None:
 
 def _load_forms(project: Project, form_id: str, version: int | None) -> list[Form]:
     """The published versions to export, newest first."""
-    sql = "SELECT document FROM forms WHERE form_id = ?"
-    args: tuple[Any, ...] = (form_id,)
-    if version is not None:
-        sql += " AND version = ?"
-        args += (version,)
-    rows = project.store.read_sync(
-        lambda c: c.execute(sql + " ORDER BY version DESC", args).fetchall()
-    )
+
+    def read(tx: Tx) -> list[StoredForm]:
+        if version is None:
+            return tx.forms.versions(form_id)
+        one = tx.forms.get(form_id, version)
+        return [] if one is None else [one]
+
+    rows = project.store.read_sync(read)
     if not rows:
         which = f"form '{form_id}'" + ("" if version is None else f" v{version}")
         raise NotFound(f"{which} is not published", hint="see `syncserver forms list`")
-    return [msgspec.msgpack.decode(r[0], type=Form) for r in rows]
-
-
-def _held_back(conn: sqlite3.Connection, form_id: str, version: int | None) -> int:
-    sql = (
-        "SELECT COUNT(DISTINCT record_id) FROM records r WHERE form_id = ?"
-        " AND status = 'conflict' AND NOT EXISTS (SELECT 1 FROM records c"
-        " WHERE c.record_id = r.record_id AND c.status = 'current')"
-    )
-    args: tuple[Any, ...] = (form_id,)
-    if version is not None:
-        sql += " AND form_version = ?"
-        args += (version,)
-    (n,) = conn.execute(sql, args).fetchone()
-    return int(n)
+    return [msgspec.msgpack.decode(r.document, type=Form) for r in rows]
 
 
 def _log(
@@ -557,7 +536,7 @@ def _log(
 ) -> None:
     entry = AuditEntry(
         kind="export",
-        at_ms=int(now.timestamp() * 1000),
+        at_ms=ms(now),
         actor=actor,
         subject=form_id,
         detail={
@@ -571,7 +550,7 @@ def _log(
             "role": role,
         },
     )
-    project.store.write_sync(lambda c: append(c, entry))
+    project.store.write_sync(lambda tx: append(tx, entry))
 
 
 # -- writers --------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ write transaction) stays in the server process with its single writer.
 
 The server runs preparers in a pool of processes (``[server] ingest_processes``), so that
 ingest uses every core instead of one interpreter's lock. A worker reads the store only,
-through its own read-only connection, and writes nothing: attachments are verified and
-left inside the sealed bundle (:mod:`syncserver.records.attachments`). The keys reach the
-workers through the process pool's pipes, never through the file system.
+through a store of its own that it never opens for writing (read transactions only), and
+writes nothing: attachments are verified and left inside the sealed bundle
+(:mod:`syncserver.records.attachments`). The keys reach the workers through the process
+pool's pipes, never through the file system.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import multiprocessing
 import os
 import re
 import resource
-import sqlite3
 import stat
 import threading
 import time
@@ -50,6 +50,7 @@ from ..respondents import (
     identity_roles,
     stored_tokens,
 )
+from ..store import SqliteStore, Store
 
 __all__ = [
     "BadRecord",
@@ -124,44 +125,32 @@ class _Compiled:
 
 
 class Preparer:
-    """Opens and validates stored bundles of one project. Thread-safe; one read-only
-    store connection per thread."""
+    """Opens and validates stored bundles of one project. Thread-safe. It reads devices
+    and published forms from ``store`` (read transactions only), and never writes."""
 
     def __init__(
-        self, recipient_private: bytes, store_key: bytes, db: str, project_id: bytes
+        self, recipient_private: bytes, store_key: bytes, store: Store, project_id: bytes
     ) -> None:
         self._recipient = RecipientKey(X25519PrivateKey.from_private_bytes(recipient_private))
         self._store_key = store_key
         self._tokens = PseudonymKey(store_key)
-        self._db = db
+        self._store = store
         self._project_id = uuid.UUID(bytes=project_id)
         self._forms: dict[tuple[str, int], _Compiled] = {}
         self._lock = threading.Lock()
-        self._local = threading.local()
 
     def __repr__(self) -> str:
         return "Preparer(…)"
 
     @classmethod
     def for_project(cls, project: Project) -> Preparer:
-        """A preparer for ``project``, running in the calling thread."""
-        return cls(*_args(project))
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self._db}?mode=ro", uri=True, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 10000")
-            self._local.conn = conn
-        return conn
+        """A preparer for ``project``, running in the calling thread, on its store."""
+        recipient_private, store_key, _db, project_id = _args(project)
+        return cls(recipient_private, store_key, project.store, project_id)
 
     def _device_key(self, device_id: uuid.UUID) -> Ed25519PublicKey | None:
-        row = (
-            self._conn()
-            .execute("SELECT public_key FROM devices WHERE device_id = ?", (device_id.bytes,))
-            .fetchone()
-        )
-        return None if row is None else Ed25519PublicKey.from_public_bytes(row[0])
+        device = self._store.read_sync(lambda tx: tx.devices.get(device_id))
+        return None if device is None else Ed25519PublicKey.from_public_bytes(device.public_key)
 
     def _form(self, form_id: str, version: int) -> _Compiled | None:
         key = (form_id, version)
@@ -169,14 +158,10 @@ class Preparer:
             hit = self._forms.get(key)
         if hit is not None:
             return hit
-        row = (
-            self._conn()
-            .execute("SELECT document FROM forms WHERE form_id = ? AND version = ?", key)
-            .fetchone()
-        )
+        row = self._store.read_sync(lambda tx: tx.forms.get(form_id, version))
         if row is None:
             return None  # asked again next time: it may be published later
-        form = msgspec.msgpack.decode(row[0], type=Form)
+        form = msgspec.msgpack.decode(row.document, type=Form)
         compiled = _Compiled(Validator(form), sensitive_plan(form), identity_roles(form))
         with self._lock:
             self._forms[key] = compiled
@@ -370,7 +355,8 @@ class WorkerDied(Exception):
 
 def _init_worker(recipient_private: bytes, store_key: bytes, db: str, project_id: bytes) -> None:
     global _WORKER
-    _WORKER = Preparer(recipient_private, store_key, db, project_id)
+    # A store of the worker's own, never open()ed: it serves read transactions only.
+    _WORKER = Preparer(recipient_private, store_key, SqliteStore(Path(db)), project_id)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _limit_memory(WORKER_HEADROOM_BYTES)
 
@@ -484,6 +470,8 @@ def pool_for_project(project: Project) -> PreparerPool:
 
 
 def _args(project: Project) -> tuple[bytes, bytes, str, bytes]:
+    """What a worker process is started with (it must be picklable): the project's
+    keys, where its store is, and its id."""
     return (
         project.identity.recipient.private.private_bytes_raw(),
         project.identity.store_key,

@@ -32,17 +32,18 @@ from __future__ import annotations
 
 import datetime
 import logging
-import sqlite3
 import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from .._time import ms
 from ..audit.entries import AuditEntry, Kind, append
 from ..errors import StoreError
 from ..project import Project
 from ..respondents import IdentityAnswers, Matcher, register
+from ..store import Bundle, BundleState, Device, RecordStatus, Tx
 from ._prepare import BadRecord, Prepared, PreparedRecord, WorkerDied
 from .uploads import UploadArea
 
@@ -51,14 +52,10 @@ __all__ = ["IngestReport", "Preparing", "ingest_bundle", "persist_upload", "reco
 log = logging.getLogger("syncserver")
 
 
-def _ms(t: datetime.datetime) -> int:
-    return int(t.timestamp() * 1000)
-
-
 @dataclass
 class IngestReport:
     bundle_id: uuid.UUID
-    state: str = "stored"  # accepted | quarantined
+    state: BundleState = BundleState.STORED  # then accepted or quarantined
     accepted: int = 0
     duplicates: int = 0
     superseded: int = 0
@@ -87,46 +84,53 @@ def persist_upload(
     this bundle's (:meth:`UploadArea.holds`). Idempotent: a bundle already persisted
     returns its existing entry index.
     """
-    existing = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT audit_index FROM bundles WHERE bundle_id = ?", (bundle_id.bytes,)
-        ).fetchone()
-    )
+    existing = project.store.read_sync(lambda tx: tx.bundles.get(bundle_id))
     if existing is not None:
-        return int(existing[0])
+        return _upload_index(existing)
     if area.holds(bundle_id, size, sha256):
         area.discard(bundle_id)  # moved by a complete that did not finish
     else:
         area.finish(bundle_id, size, sha256)
 
-    def tx(conn: sqlite3.Connection) -> int:
-        row = conn.execute(
-            "SELECT audit_index FROM bundles WHERE bundle_id = ?", (bundle_id.bytes,)
-        ).fetchone()
+    at = ms(now)
+
+    def tx(tx: Tx) -> int:
+        row = tx.bundles.get(bundle_id)
         if row is not None:
-            return int(row[0])
+            return _upload_index(row)
         idx = append(
-            conn,
+            tx,
             AuditEntry(
                 kind="upload",
-                at_ms=_ms(now),
+                at_ms=at,
                 actor=f"device:{uploader}",
                 subject=str(bundle_id),
                 detail={"sha256": sha256.hex(), "size": size},
             ),
         )
-        conn.execute(
-            "INSERT INTO bundles (bundle_id, sha256, size, device_id, received_ms, state,"
-            " audit_index) VALUES (?, ?, ?, ?, ?, 'stored', ?)",
-            (bundle_id.bytes, sha256, size, uploader.bytes, _ms(now), idx),
+        tx.bundles.add(
+            bundle_id,
+            sha256=sha256,
+            size=size,
+            device_id=uploader,
+            received_ms=at,
+            audit_index=idx,
         )
-        conn.execute(
-            "UPDATE uploads SET completed_ms = ? WHERE bundle_id = ?", (_ms(now), bundle_id.bytes)
-        )
+        tx.uploads.complete(bundle_id, at)
         return idx
 
     result: int = project.store.write_sync(tx)
     return result
+
+
+def _upload_index(bundle: Bundle) -> int:
+    """The index of a persisted bundle's ``upload`` entry (every bundle has one)."""
+    if bundle.audit_index is None:
+        raise StoreError(
+            f"bundle {bundle.bundle_id} has no upload entry",
+            hint="the store is damaged: run `syncserver audit verify`",
+        )
+    return bundle.audit_index
 
 
 def ingest_bundle(
@@ -150,35 +154,35 @@ def ingest_bundle(
     ingested again when the same ``complete`` comes back or at the next start."""
     matcher = matcher or Matcher.for_project(project)
     report = IngestReport(bundle_id)
-    row = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT b.sha256, b.state, b.received_ms, b.device_id, d.revoked_ms,"
-            " d.not_after_ms FROM bundles b LEFT JOIN devices d USING (device_id)"
-            " WHERE b.bundle_id = ?",
-            (bundle_id.bytes,),
-        ).fetchone()
-    )
-    if row is None:
+
+    def read(tx: Tx) -> tuple[Bundle | None, Device | None]:
+        bundle = tx.bundles.get(bundle_id)
+        return bundle, None if bundle is None else tx.devices.get(bundle.device_id)
+
+    bundle, device = project.store.read_sync(read)
+    if bundle is None:
         raise ValueError(f"bundle {bundle_id} was never persisted")
-    sha, state, received_ms, uploader, revoked_ms, not_after_ms = row
-    if state != "stored":
-        report.state = state
+    if bundle.state is not BundleState.STORED:
+        report.state = bundle.state
         return report
     # The device is checked before anything is opened: a revoked or expired device's
     # bundle is quarantined from its certificate alone, never decrypted or decoded.
-    if not_after_ms is None:
+    received_ms = bundle.received_ms
+    if device is None:
         refusal: str | None = "the uploading device is not enrolled"
-    elif revoked_ms is not None and revoked_ms <= received_ms:
+    elif device.revoked_ms is not None and device.revoked_ms <= received_ms:
         refusal = "the sealing device is revoked"
-    elif not_after_ms <= received_ms:
+    elif device.not_after_ms <= received_ms:
         refusal = "the sealing device's certificate had expired"
     else:
         refusal = None
     if refusal is not None:
         return _quarantine_bundle(project, bundle_id, refusal, now, report)
-    device_id = uuid.UUID(bytes=uploader)
+    device_id = bundle.device_id
     try:
-        prepared = preparer.prepare(area.blob(sha), bundle_id=bundle_id, device_id=device_id)
+        prepared = preparer.prepare(
+            area.blob(bundle.sha256), bundle_id=bundle_id, device_id=device_id
+        )
     except StoreError:
         raise
     except Exception as e:
@@ -192,7 +196,7 @@ def ingest_bundle(
     except Exception as e:
         report = IngestReport(bundle_id)  # nothing of the failed merge was kept
         return _quarantine_bundle(project, bundle_id, _failure("merging", e), now, report)
-    report.state = "accepted"
+    report.state = BundleState.ACCEPTED
     if match:
         matcher.match(report.pending, now=now)
         report.pending = []
@@ -208,30 +212,29 @@ def _merge_bundle(
     report: IngestReport,
 ) -> None:
     """Step 4, in one transaction."""
-    dev = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT last_seq, last_bundle FROM devices WHERE device_id = ?", (device_id.bytes,)
-        ).fetchone()
-    )
-    last_seq, last_bundle = dev
+    dev = project.store.read_sync(lambda tx: tx.devices.get(device_id))
+    if dev is None:  # devices are never deleted: read a moment ago
+        raise LookupError(f"device {device_id} is no longer in the store")
+    last_seq, last_bundle = dev.last_seq, dev.last_bundle
     valid, bad = prepared.valid, prepared.bad
+    at = ms(now)
 
-    def tx(conn: sqlite3.Connection) -> None:
-        at = _ms(now)
+    def tx(tx: Tx) -> None:
         report.quarantined = report.accepted = report.duplicates = 0
         report.superseded = report.conflicts = 0
         report.reasons.clear()
         report.pending.clear()  # a retried transaction starts again
         for b in bad:
-            _quarantine_record(conn, bundle_id, b, at)
+            _quarantine_record(tx, bundle_id, b, at)
             report.quarantined += 1
             report.reasons.append(b.reason)
         for v in valid:
-            kind, status = _merge(conn, v, bundle_id, device_id, at)
+            kind, status = _merge(tx, v, bundle_id, device_id, at)
             if kind == "duplicate":
                 report.duplicates += 1
                 continue
-            if status == "current" and register(conn, v.record_id, v.tokens, v.postings, now_ms=at):
+            current = status is RecordStatus.CURRENT
+            if current and register(tx, v.record_id, v.tokens, v.postings, now_ms=at):
                 report.pending.append((v.record_id, v.identity))
             if kind == "supersede":
                 report.superseded += 1
@@ -239,7 +242,7 @@ def _merge_bundle(
                 report.conflicts += 1
             report.accepted += 1
             append(
-                conn,
+                tx,
                 AuditEntry(
                     kind=kind,
                     at_ms=at,
@@ -248,19 +251,14 @@ def _merge_bundle(
                     detail={"version": v.version, "bundle": str(bundle_id)},
                 ),
             )
-        conn.execute(
-            "UPDATE bundles SET state = 'accepted' WHERE bundle_id = ?", (bundle_id.bytes,)
-        )
+        tx.bundles.set_state(bundle_id, BundleState.ACCEPTED)
         gap = prepared.device_seq != last_seq + 1 or (
             last_bundle is not None and prepared.prev_bundle_sha256 != last_bundle
         )
         if prepared.device_seq > last_seq:
-            conn.execute(
-                "UPDATE devices SET last_seq = ?, last_bundle = ? WHERE device_id = ?",
-                (prepared.device_seq, prepared.sha256, device_id.bytes),
-            )
+            tx.devices.advance_chain(device_id, prepared.device_seq, prepared.sha256)
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="accept",
                 at_ms=at,
@@ -278,16 +276,12 @@ def _merge_bundle(
     project.store.write_sync(tx)
 
 
-def _quarantine_record(
-    conn: sqlite3.Connection, bundle_id: uuid.UUID, b: BadRecord, at: int
-) -> None:
-    conn.execute(
-        "INSERT INTO quarantine (bundle_id, record_id, version, reason, problems,"
-        " created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        (bundle_id.bytes, b.record_id.bytes, b.version, b.reason, b.problems, at),
+def _quarantine_record(tx: Tx, bundle_id: uuid.UUID, b: BadRecord, at: int) -> None:
+    tx.quarantine.add(
+        bundle_id, b.reason, at, record_id=b.record_id, version=b.version, problems=b.problems
     )
     append(
-        conn,
+        tx,
         AuditEntry(
             kind="quarantine",
             at_ms=at,
@@ -299,53 +293,40 @@ def _quarantine_record(
 
 
 def _merge(
-    conn: sqlite3.Connection,
+    tx: Tx,
     v: PreparedRecord,
     bundle_id: uuid.UUID,
     device_id: uuid.UUID,
     at: int,
-) -> tuple[Kind | Literal["duplicate"], str]:
-    """Merge one valid record; (what happened, the status it is stored with)."""
-    rid = v.record_id.bytes
-    rows = conn.execute(
-        "SELECT version, sha256 FROM records WHERE record_id = ?", (rid,)
-    ).fetchall()
-    if any(ver == v.version and s == v.sha256 for ver, s in rows):
-        return "duplicate", ""
-    status = "current"
+) -> tuple[Kind | Literal["duplicate"], RecordStatus | None]:
+    """Merge one valid record; (what happened, the status it is stored with: None for
+    a duplicate, which is not stored again)."""
+    rows = tx.records.versions(v.record_id)
+    if any(r.version == v.version and r.sha256 == v.sha256 for r in rows):
+        return "duplicate", None
+    status = RecordStatus.CURRENT
     kind: Kind = "accept"
-    if any(ver == v.version for ver, _ in rows):
+    if any(r.version == v.version for r in rows):
         # Same version, other content: two devices edited the same base concurrently.
-        conn.execute(
-            "UPDATE records SET status = 'conflict' WHERE record_id = ? AND version = ?",
-            (rid, v.version),
-        )
-        status, kind = "conflict", "conflict"
-    elif rows and v.version > max(ver for ver, _ in rows):
-        conn.execute(
-            "UPDATE records SET status = 'superseded' WHERE record_id = ? AND status = 'current'",
-            (rid,),
-        )
+        tx.records.mark_conflict(v.record_id, v.version)
+        status, kind = RecordStatus.CONFLICT, "conflict"
+    elif rows and v.version > max(r.version for r in rows):
+        tx.records.supersede_current(v.record_id)
         kind = "supersede"
     elif rows:
-        status = "superseded"  # an older version arriving late: kept as history
-    conn.execute(
-        "INSERT INTO records (record_id, version, form_id, form_version, sha256, bundle_id,"
-        " device_id, answers, sealed, status, received_ms)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            rid,
-            v.version,
-            v.form_id,
-            v.form_version,
-            v.sha256,
-            bundle_id.bytes,
-            device_id.bytes,
-            v.plain,
-            v.sealed,
-            status,
-            at,
-        ),
+        status = RecordStatus.SUPERSEDED  # an older version arriving late: kept as history
+    tx.records.add(
+        v.record_id,
+        v.version,
+        form_id=v.form_id,
+        form_version=v.form_version,
+        sha256=v.sha256,
+        bundle_id=bundle_id,
+        device_id=device_id,
+        answers=v.plain,
+        sealed=v.sealed,
+        status=status,
+        received_ms=at,
     )
     return kind, status
 
@@ -377,21 +358,15 @@ def _quarantine_bundle(
     now: datetime.datetime,
     report: IngestReport,
 ) -> IngestReport:
-    def tx(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO quarantine (bundle_id, reason, created_ms) VALUES (?, ?, ?)",
-            (bundle_id.bytes, reason, _ms(now)),
-        )
-        conn.execute(
-            "UPDATE bundles SET state = 'quarantined' WHERE bundle_id = ?", (bundle_id.bytes,)
-        )
-        append(
-            conn,
-            AuditEntry(kind="quarantine", at_ms=_ms(now), actor="system", subject=str(bundle_id)),
-        )
+    at = ms(now)
+
+    def tx(tx: Tx) -> None:
+        tx.quarantine.add(bundle_id, reason, at)
+        tx.bundles.set_state(bundle_id, BundleState.QUARANTINED)
+        append(tx, AuditEntry(kind="quarantine", at_ms=at, actor="system", subject=str(bundle_id)))
 
     project.store.write_sync(tx)
-    report.state = "quarantined"
+    report.state = BundleState.QUARANTINED
     report.reasons.append(reason)
     return report
 
@@ -407,15 +382,10 @@ def recover(
     """Re-run ingest for every bundle persisted but not yet processed (after a crash).
     A bundle that fails ends in quarantine (:func:`ingest_bundle`); one the store cannot
     take now stays ``stored`` for the next start, and the others go on."""
-    rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT bundle_id FROM bundles WHERE state = 'stored' ORDER BY bundle_id"
-        ).fetchall()
-    )
+    stored = project.store.read_sync(lambda tx: tx.bundles.in_state(BundleState.STORED))
     matcher = matcher or Matcher.for_project(project)
     reports = []
-    for (raw,) in rows:
-        bundle_id = uuid.UUID(bytes=raw)
+    for bundle_id in stored:
         try:
             reports.append(
                 ingest_bundle(project, area, preparer, bundle_id, now=now, matcher=matcher)

@@ -22,10 +22,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from schemas.bundle import AttachmentEntry, open_bundle
 from schemas.errors import BundleInvalid
 
+from .._time import now as _now
 from ..audit.entries import log_key_use
-from ..errors import SyncServerError
+from ..errors import StoreError, SyncServerError
 from ..ingest.uploads import UploadArea
 from ..project import Project
+from ..store import Device, RecordSource, Tx
 
 __all__ = ["AttachmentNotFound", "extract_attachment", "leftover_plaintext"]
 
@@ -87,33 +89,29 @@ def extract_attachment(
     ``out`` (mode 0600); return its size. The bundle is opened and verified again."""
     if out.exists():
         raise SyncServerError(f"{out} exists", hint="name a new file; nothing is overwritten")
-    row = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT b.sha256, r.device_id FROM records r JOIN bundles b USING (bundle_id)"
-            " WHERE r.record_id = ? ORDER BY (r.status = 'current') DESC, r.version DESC"
-            " LIMIT 1",
-            (record_id.bytes,),
-        ).fetchone()
-    )
-    if row is None:
+
+    def read(tx: Tx) -> tuple[RecordSource, Device | None] | None:
+        source = tx.records.source(record_id)
+        return None if source is None else (source, tx.devices.get(source.device_id))
+
+    found = project.store.read_sync(read)
+    if found is None:
         raise AttachmentNotFound(
             f"no record {record_id}", hint="check the record id (`syncserver records show ID`)"
         )
-    sha, device = bytes(row[0]), bytes(row[1])
-    (key,) = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT public_key FROM devices WHERE device_id = ?", (device,)
-        ).fetchone()
-    )
-    device_key = Ed25519PublicKey.from_public_bytes(key)
-    blob = UploadArea(project.config.root).blob(sha)
+    source, sealer = found
+    if sealer is None:  # a record's device is enrolled, and never deleted
+        raise StoreError(f"the device of record {record_id} is not in the store")
+    device = source.device_id
+    device_key = Ed25519PublicKey.from_public_bytes(sealer.public_key)
+    blob = UploadArea(project.config.root).blob(source.bundle_sha256)
     sink = _OneSink(record_id, name, out)
     try:
         with blob.open("rb") as f:
             open_bundle(
                 f,
                 recipient=project.identity.recipient,
-                device_keys=lambda d: device_key if d.bytes == device else None,
+                device_keys=lambda d: device_key if d == device else None,
                 sink=sink,
             )
     except BundleInvalid:
@@ -132,7 +130,7 @@ def extract_attachment(
         [str(record_id)],
         purpose="extract an attachment",
         actor=actor,
-        now=now or datetime.datetime.now(datetime.UTC),
+        now=now or _now(),
         bytes=size,
     )
     return size

@@ -9,21 +9,23 @@ Review states follow ODK Central: received, has_issues, approved, rejected.
 from __future__ import annotations
 
 import datetime
-import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 from schemas.errors import Problem
 from schemas.wire import Record
 
+from .._time import from_ms, ms
+from .._time import now as _now
 from ..audit.entries import AuditEntry, append, log_key_use
 from ..errors import NotFound, UploadConflict
 from ..ingest import IngestReport, Preparing, ingest_bundle
 from ..ingest.uploads import UploadArea
 from ..project import Project
+from ..store import BundleState, RecordStatus, ReviewState, Tx
 from .sensitive import join, open_sealed
 
 __all__ = [
@@ -37,16 +39,6 @@ __all__ = [
     "resolve_conflict",
     "set_review",
 ]
-
-ReviewState = Literal["received", "has_issues", "approved", "rejected"]
-
-
-def _ms(t: datetime.datetime) -> int:
-    return int(t.timestamp() * 1000)
-
-
-def _dt(ms: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
 
 
 @dataclass(frozen=True)
@@ -62,23 +54,19 @@ class QuarantineItem:
 
 
 def list_quarantine(project: Project, *, include_released: bool = False) -> list[QuarantineItem]:
-    where = "" if include_released else "WHERE released_ms IS NULL"
     rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT id, bundle_id, record_id, version, reason, problems, created_ms, released_ms"
-            f" FROM quarantine {where} ORDER BY id"
-        ).fetchall()
+        lambda tx: tx.quarantine.items(include_released=include_released)
     )
     return [
         QuarantineItem(
-            id=r[0],
-            bundle_id=uuid.UUID(bytes=r[1]),
-            record_id=uuid.UUID(bytes=r[2]) if r[2] else None,
-            version=r[3],
-            reason=r[4],
-            problems=msgspec.msgpack.decode(r[5], type=list[Problem]) if r[5] else [],
-            created=_dt(r[6]),
-            released=_dt(r[7]) if r[7] else None,
+            id=r.id,
+            bundle_id=r.bundle_id,
+            record_id=r.record_id,
+            version=r.version,
+            reason=r.reason,
+            problems=msgspec.msgpack.decode(r.problems, type=list[Problem]) if r.problems else [],
+            created=from_ms(r.created_ms),
+            released=from_ms(r.released_ms) if r.released_ms else None,
         )
         for r in rows
     ]
@@ -96,22 +84,22 @@ def release(
     """Release a quarantined item: its bundle is ingested again. What still fails goes
     back to quarantine as a new item; what now passes is merged."""
 
-    def tx(conn: sqlite3.Connection) -> uuid.UUID:
-        row = conn.execute(
-            "SELECT bundle_id, released_ms FROM quarantine WHERE id = ?", (item_id,)
-        ).fetchone()
-        if row is None:
+    at = ms(now)
+
+    def tx(tx: Tx) -> uuid.UUID:
+        item = tx.quarantine.get(item_id)
+        if item is None:
             raise NotFound(f"no quarantine item {item_id}", hint="see `syncserver quarantine list`")
-        if row[1] is not None:
+        if item.released_ms is not None:
             raise UploadConflict(f"quarantine item {item_id} was already released")
-        conn.execute("UPDATE quarantine SET released_ms = ? WHERE id = ?", (_ms(now), item_id))
-        conn.execute("UPDATE bundles SET state = 'stored' WHERE bundle_id = ?", (row[0],))
-        bundle_id = uuid.UUID(bytes=row[0])
+        tx.quarantine.release(item_id, at)
+        tx.bundles.set_state(item.bundle_id, BundleState.STORED)
+        bundle_id = item.bundle_id
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="release",
-                at_ms=_ms(now),
+                at_ms=at,
                 actor=actor,
                 subject=str(bundle_id),
                 detail={"item": item_id},
@@ -128,8 +116,8 @@ class RecordVersion:
     record_id: uuid.UUID
     version: int
     sha256: bytes
-    status: str
-    review: str
+    status: RecordStatus
+    review: ReviewState
     form_id: str
     form_version: int
     bundle_id: uuid.UUID
@@ -151,35 +139,30 @@ def record_history(
 ) -> list[RecordVersion]:
     """Every stored version of a record, oldest first. Sensitive answers only on request
     (and that access is an audit entry naming ``actor``)."""
-    rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT version, sha256, status, review, form_id, form_version, bundle_id,"
-            " device_id, received_ms, answers, sealed FROM records WHERE record_id = ?"
-            " ORDER BY version, received_ms",
-            (record_id.bytes,),
-        ).fetchall()
-    )
+    rows = project.store.read_sync(lambda tx: tx.records.history(record_id))
     if not rows:
         raise NotFound(f"no record {record_id}")
     out = []
     for r in rows:
-        rec = msgspec.msgpack.decode(r[9], type=Record)
+        rec = msgspec.msgpack.decode(r.answers, type=Record)
         answers = dict(rec.answers)
         if include_sensitive:
-            secret = open_sealed(project.identity.store_key, record_id, r[0], r[1], r[10])
+            secret = open_sealed(
+                project.identity.store_key, record_id, r.version, r.sha256, r.sealed
+            )
             answers = join(answers, secret)
         out.append(
             RecordVersion(
                 record_id=record_id,
-                version=r[0],
-                sha256=r[1],
-                status=r[2],
-                review=r[3],
-                form_id=r[4],
-                form_version=r[5],
-                bundle_id=uuid.UUID(bytes=r[6]),
-                device_id=uuid.UUID(bytes=r[7]),
-                received=_dt(r[8]),
+                version=r.version,
+                sha256=r.sha256,
+                status=r.status,
+                review=r.review,
+                form_id=r.form_id,
+                form_version=r.form_version,
+                bundle_id=r.bundle_id,
+                device_id=r.device_id,
+                received=from_ms(r.received_ms),
                 answers=answers,
             )
         )
@@ -189,22 +172,17 @@ def record_history(
             [str(record_id)],
             purpose="show sensitive answers",
             actor=actor,
-            now=now or datetime.datetime.now(datetime.UTC),
+            now=now or _now(),
         )
     return out
 
 
 def list_conflicts(project: Project) -> dict[uuid.UUID, list[tuple[int, bytes]]]:
     """Record id → the (version, sha256) pairs in conflict."""
-    rows = project.store.read_sync(
-        lambda c: c.execute(
-            "SELECT record_id, version, sha256 FROM records WHERE status = 'conflict'"
-            " ORDER BY record_id, version, received_ms"
-        ).fetchall()
-    )
+    rows = project.store.read_sync(lambda tx: tx.records.conflicts())
     out: dict[uuid.UUID, list[tuple[int, bytes]]] = {}
-    for rid, ver, sha in rows:
-        out.setdefault(uuid.UUID(bytes=rid), []).append((ver, sha))
+    for r in rows:
+        out.setdefault(r.record_id, []).append((r.version, r.sha256))
     return out
 
 
@@ -218,30 +196,20 @@ def resolve_conflict(
 ) -> None:
     """Keep one conflicting version as current; the others become history."""
 
-    def tx(conn: sqlite3.Connection) -> None:
-        rows = conn.execute(
-            "SELECT version, sha256 FROM records WHERE record_id = ? AND status = 'conflict'",
-            (record_id.bytes,),
-        ).fetchall()
+    def tx(tx: Tx) -> None:
+        rows = tx.records.conflicts(record_id)
         if not rows:
             raise NotFound(
                 f"record {record_id} has no conflict", hint="see `syncserver conflicts list`"
             )
-        if keep_sha256 not in {r[1] for r in rows}:
+        if keep_sha256 not in {r.sha256 for r in rows}:
             raise NotFound("that version is not one of the conflicting ones")
-        conn.execute(
-            "UPDATE records SET status = 'superseded' WHERE record_id = ? AND status = 'conflict'",
-            (record_id.bytes,),
-        )
-        conn.execute(
-            "UPDATE records SET status = 'current' WHERE record_id = ? AND sha256 = ?",
-            (record_id.bytes, keep_sha256),
-        )
+        tx.records.resolve_conflict(record_id, keep_sha256)
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="review",
-                at_ms=_ms(now),
+                at_ms=ms(now),
                 actor=actor,
                 subject=str(record_id),
                 detail={"decision": "resolve conflict", "kept": keep_sha256.hex()},
@@ -260,25 +228,22 @@ def set_review(
     now: datetime.datetime,
 ) -> None:
     """Set the review state of a record's current version."""
+    state = ReviewState(state)  # the member, also when given its value
 
-    def tx(conn: sqlite3.Connection) -> None:
-        cur = conn.execute(
-            "UPDATE records SET review = ? WHERE record_id = ? AND status = 'current'",
-            (state, record_id.bytes),
-        )
-        if cur.rowcount == 0:
+    def tx(tx: Tx) -> None:
+        if not tx.records.set_review(record_id, state):
             raise NotFound(
                 f"record {record_id} has no current version",
                 hint="resolve its conflict first, or check the id",
             )
         append(
-            conn,
+            tx,
             AuditEntry(
                 kind="review",
-                at_ms=_ms(now),
+                at_ms=ms(now),
                 actor=actor,
                 subject=str(record_id),
-                detail={"review": state},
+                detail={"review": state.value},
             ),
         )
 

@@ -20,7 +20,7 @@ from schemas.ids import parse_id
 from ..access.admin_tokens import Role, check_token
 from ..audit.entries import decode_entry
 from ..errors import BadRequest, NotFound
-from ..records.review import list_quarantine, record_history, set_review
+from ..records.review import ReviewState, list_quarantine, record_history, set_review
 from ._base import CLOCK, PROJECT, decode_body, json_response
 
 __all__ = ["routes"]
@@ -115,7 +115,7 @@ async def review(request: web.Request) -> web.Response:
         set_review,
         request.app[PROJECT],
         _record_id(request),
-        body.state,
+        ReviewState(body.state),
         actor=f"token:{label}",
         now=request.app[CLOCK](),
     )

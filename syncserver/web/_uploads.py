@@ -10,7 +10,6 @@ POST  /v1/uploads/{id}/complete      verify, persist durably, ingest, receipt
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
 
 from aiohttp import web
@@ -18,7 +17,9 @@ from aiohttp import web
 from schemas.ids import parse_id
 from schemas.wire import UploadCreate, UploadState
 
+from .._time import ms
 from ..errors import BadRequest, NotFound, RateLimited, TooLarge, UploadConflict
+from ..store import Tx, Upload
 from ._base import AREA, CLOCK, GATE, PROJECT, SERVICE, authenticate, decode_body, json_response
 
 __all__ = ["routes"]
@@ -36,15 +37,10 @@ def _bundle_id(request: web.Request) -> uuid.UUID:
 async def _upload_row(
     request: web.Request, bundle_id: uuid.UUID, device_id: uuid.UUID
 ) -> tuple[int, bytes, int | None]:
-    row = await request.app[PROJECT].store.read(
-        lambda c: c.execute(
-            "SELECT size, sha256, completed_ms, device_id FROM uploads WHERE bundle_id = ?",
-            (bundle_id.bytes,),
-        ).fetchone()
-    )
-    if row is None or row[3] != device_id.bytes:
+    row = await request.app[PROJECT].store.read(lambda tx: tx.uploads.get(bundle_id))
+    if row is None or row.device_id != device_id:
         raise NotFound("no such upload", hint="create it with POST /v1/uploads")
-    return row[0], row[1], row[2]
+    return row.size, row.sha256, row.completed_ms
 
 
 @routes.post("/v1/uploads")
@@ -60,37 +56,27 @@ async def create(request: web.Request) -> web.Response:
             f"bundle of {up.size} bytes is over the limit of {limit}",
             hint="seal fewer records or attachments per bundle (collector seal --max-bytes)",
         )
-    now_ms = int(request.app[CLOCK]().timestamp() * 1000)
+    now_ms = ms(request.app[CLOCK]())
 
-    def tx(conn: sqlite3.Connection) -> tuple[int, bytes, int | None, bytes] | None:
-        row = conn.execute(
-            "SELECT size, sha256, completed_ms, device_id FROM uploads WHERE bundle_id = ?",
-            (up.bundle_id.bytes,),
-        ).fetchone()
+    def tx(tx: Tx) -> Upload | None:
+        row = tx.uploads.get(up.bundle_id)
         if row is None:
-            (n,) = conn.execute(
-                "SELECT COUNT(*) FROM uploads WHERE device_id = ? AND completed_ms IS NULL",
-                (device.device_id.bytes,),
-            ).fetchone()
+            n = tx.uploads.open_count(device.device_id)
             if n >= project.config.limits.open_uploads_per_device:
                 raise RateLimited(
                     f"this device has {n} uploads announced and not completed",
                     hint="complete (or wait for) the uploads already started, then try again",
                     retry_after=60,
                 )
-            conn.execute(
-                "INSERT INTO uploads (bundle_id, device_id, size, sha256, created_ms)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (up.bundle_id.bytes, device.device_id.bytes, up.size, up.sha256, now_ms),
-            )
+            tx.uploads.announce(up.bundle_id, device.device_id, up.size, up.sha256, now_ms)
             return None
-        return (int(row[0]), bytes(row[1]), row[2], bytes(row[3]))
+        return row
 
     row = await project.store.write(tx)
     if row is None:
         return json_response(UploadState(bundle_id=up.bundle_id, size=up.size, offset=0), 201)
-    size, sha, completed, owner = row
-    if sha != up.sha256 or size != up.size or owner != device.device_id.bytes:
+    size, sha, completed = row.size, row.sha256, row.completed_ms
+    if sha != up.sha256 or size != up.size or row.device_id != device.device_id:
         raise UploadConflict(
             "this bundle id is already taken by other bytes",
             hint="a bundle id is used once; seal the records again into a new bundle",
