@@ -51,15 +51,13 @@ async def audit(request: web.Request) -> web.Response:
         limit = min(int(request.query.get("limit", "100")), 1000)
     except ValueError:
         raise BadRequest("limit must be a number") from None
-    rows = await request.app[PROJECT].store.read(
-        lambda c: c.execute("SELECT idx, entry FROM audit ORDER BY idx DESC LIMIT 5000").fetchall()
-    )
+    rows = await request.app[PROJECT].store.read(lambda tx: tx.audit.latest(5000))
     out: list[dict[str, Any]] = []
-    for idx, raw in rows:
-        e = decode_entry(raw)
+    for row in rows:
+        e = decode_entry(row.entry)
         if kind and e.kind != kind:
             continue
-        out.append({"index": idx, **msgspec.to_builtins(e)})
+        out.append({"index": row.index, **msgspec.to_builtins(e)})
         if len(out) >= limit:
             break
     return json_response(out)
