@@ -22,6 +22,7 @@ from schemas.wire import Receipt, ReceiptBody, sign_receipt
 from ._time import ms
 from ._time import now as _utcnow
 from .audit.log import AuditLog, store_checkpoint
+from .errors import StoreError
 from .ingest import IngestReport, ingest_bundle, persist_upload, pool_for_project, recover
 from .ingest.uploads import UploadArea
 from .project import Project
@@ -139,9 +140,9 @@ class Service:
         self, bundle_id: uuid.UUID, sha256: bytes, size: int, index: int, now: datetime.datetime
     ) -> Receipt:
         size_, _root, note = self.log.covering(index)
-        entry = self.project.store.read_sync(
-            lambda c: c.execute("SELECT entry FROM audit WHERE idx = ?", (index,)).fetchone()
-        )[0]
+        entry = self.project.store.read_sync(lambda tx: tx.audit.entry(index))
+        if entry is None:  # persisted with the bundle, in the same transaction
+            raise StoreError(f"audit entry {index} of bundle {bundle_id} is missing")
         body = ReceiptBody(
             bundle_id=bundle_id,
             sha256=sha256,
