@@ -80,3 +80,25 @@ def test_the_rule_catches_an_import_across_packages(tmp_path: Path) -> None:
     assert _owner("syncserver.respondents._worker.MatchWorker") == "syncserver.respondents"
     assert _owner("syncserver.ingest.pipeline") is None
     assert _is_module("syncserver.ingest._prepare")
+
+
+DRIVERS = ("sqlite3", "psycopg", "psycopg_pool", "psycopg2", "asyncpg")
+
+
+def test_only_the_store_speaks_sql() -> None:
+    """Issue 12: all SQL lives under syncserver/store/; nothing else calls ``execute`` or
+    imports a database driver."""
+    calls, drivers = [], []
+    for path in sorted((ROOT / "syncserver").rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if rel.parts[:2] == ("syncserver", "store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany"):
+                calls.append(f"{rel}:{node.lineno}")
+            if isinstance(node, ast.Import):
+                drivers += [f"{rel}:{node.lineno}" for a in node.names if a.name in DRIVERS]
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in DRIVERS:
+                drivers.append(f"{rel}:{node.lineno}")
+    assert calls == []
+    assert drivers == []

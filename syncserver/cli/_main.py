@@ -24,8 +24,7 @@ from schemas.errors import SchemaError
 
 from ..errors import SyncServerError
 from . import _access, _forms, _project, _review
-from ._common import open_unlocked, opened
-from ._common import project_options as _project_options
+from ._common import open_unlocked, opened, project_options
 
 __all__ = ["build_parser", "main"]
 
@@ -45,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import _export as cli_export
     from . import _respondents as cli_respondents
 
-    cli_export.register(sub, _project_options, open_unlocked)
-    cli_respondents.register(sub, _project_options, opened)
-    cli_audit.register(sub, _project_options)
+    cli_export.register(sub, project_options, open_unlocked)
+    cli_respondents.register(sub, project_options, opened)
+    cli_audit.register(sub, project_options)
     _forms.register(sub)
     return p
 

@@ -10,16 +10,12 @@ Reads see one consistent snapshot; a write transaction is durable when :meth:`St
 returns (the SQLite backend group-commits concurrent writes, each in its own savepoint).
 A function passed to a write may be run again if the backend retries a transaction: it
 must not have effects outside the transaction.
-
-While the code moves behind this interface (issue 12), a transaction also still answers
-``execute`` as a database connection does; that goes once nothing calls it.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, overload
+from typing import Protocol, TypeVar
 
 from ._access import AdminTokensRepo, DevicesRepo, EnrollTokensRepo
 from ._audit import AuditRepo, CheckpointsRepo
@@ -66,43 +62,23 @@ class Tx(Protocol):
     @property
     def candidates(self) -> CandidatesRepo: ...
 
-    # Transitional (issue 12): SQL still written outside the store. Goes once unused.
-    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
-    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
-
 
 class Store(Protocol):
     """A store: transactions on one database. Open it with its backend's ``open()``."""
 
-    @overload
-    def read_sync(self, fn: Callable[[Tx], T]) -> T: ...
-    @overload
-    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-    def read_sync(self, fn: Callable[[Any], T]) -> T:
+    def read_sync(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in a read transaction (from any thread) and return its result."""
         ...
 
-    @overload
-    async def read(self, fn: Callable[[Tx], T]) -> T: ...
-    @overload
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-    async def read(self, fn: Callable[[Any], T]) -> T:
+    async def read(self, fn: Callable[[Tx], T]) -> T:
         """:meth:`read_sync` from the event loop, in a reader thread."""
         ...
 
-    @overload
-    def write_sync(self, fn: Callable[[Tx], T]) -> T: ...
-    @overload
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-    def write_sync(self, fn: Callable[[Any], T]) -> T:
+    def write_sync(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in a durable write transaction; return once it is committed."""
         ...
 
-    @overload
-    async def write(self, fn: Callable[[Tx], T]) -> T: ...
-    @overload
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-    async def write(self, fn: Callable[[Any], T]) -> T:
+    async def write(self, fn: Callable[[Tx], T]) -> T:
         """:meth:`write_sync` from the event loop."""
         ...
 

@@ -32,7 +32,7 @@ from syncserver.access import devices
 from syncserver.audit.log import AuditLog
 from syncserver.audit.tlog import sign_checkpoint
 from syncserver.cli import _audit as cli_audit
-from syncserver.cli._main import _project_options
+from syncserver.cli._common import project_options
 from syncserver.errors import ProjectMissing, StoreError, SyncServerError
 from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload
@@ -563,7 +563,7 @@ def test_unreadable_receipts_are_counted_and_skipped(served: Log) -> None:
 def cli(*argv: str) -> int:
     """The `audit` command as syncserver.cli.main would run it."""
     parser = argparse.ArgumentParser(prog="syncserver")
-    cli_audit.register(parser.add_subparsers(dest="command"), _project_options)
+    cli_audit.register(parser.add_subparsers(dest="command"), project_options)
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)

@@ -103,3 +103,21 @@ def test_a_full_database_is_storage_full_and_loses_nothing(tmp_path: Path) -> No
         assert rows == [(b"\x01",), (b"\x02",)]
     finally:
         store.close()
+
+
+def test_an_error_of_sqlite_inside_a_write_is_a_store_error_and_alone(tmp_path: Path) -> None:
+    """A write that breaks a constraint gets StoreError (never a sqlite3 error, which the
+    web layer would answer with a bare 500), and rolls back alone: the others commit."""
+    s = SqliteStore(tmp_path / "s.db").open()
+    try:
+        s.write_sync(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', x'00')"))
+        with pytest.raises(StoreError, match=r"store write failed \(IntegrityError\)") as info:
+            s.write_sync(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', x'01')"))
+        assert not isinstance(info.value.__cause__, sqlite3.Error)
+        s.write_sync(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('b', x'02')"))
+        assert s.read_sync(lambda c: c.execute("SELECT key FROM meta ORDER BY key").fetchall()) == [
+            ("a",),
+            ("b",),
+        ]
+    finally:
+        s.close()

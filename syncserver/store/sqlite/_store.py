@@ -24,13 +24,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from ..._fs import LOW_SPACE_BYTES, disk_full, space_left
 from ...errors import StorageFull, StoreError
 from .._api import Tx
 from ._audit import SqliteAudit
-from ._conn import connect
+from ._conn import Connection, connect
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SqliteStore"]
@@ -50,10 +50,10 @@ class SqliteStore:
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="store-reader")
         self._local = threading.local()
-        self._writer: sqlite3.Connection | None = None
-        self._readers: list[sqlite3.Connection] = []
+        self._writer: Connection | None = None
+        self._readers: list[Connection] = []
         self._lock = threading.Lock()
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], _Waiter]] = []
+        self._pending: list[tuple[Callable[[Tx], Any], _Waiter]] = []
         self._pending_lock = threading.Lock()
         self.batches = 0  # group commits done (for tests and metrics)
 
@@ -84,7 +84,7 @@ class SqliteStore:
             self._writer.close()
             self._writer = None
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
+    def _migrate(self, conn: Connection) -> None:
         (have,) = conn.execute("PRAGMA user_version").fetchone()
         if have > SCHEMA_VERSION:
             raise StoreError(
@@ -105,18 +105,14 @@ class SqliteStore:
                 raise
 
     @staticmethod
-    def _mac_from(conn: sqlite3.Connection, key: bytes) -> None:
+    def _mac_from(conn: Connection, key: bytes) -> None:
         """Migration 4: every audit row appended from now on carries a MAC; the rows
         already there (a store from before schema 4) do not."""
         SqliteAudit(conn).mark_mac_from(key)
 
     # -- running work -------------------------------------------------------------------
 
-    @overload
-    def write_sync(self, fn: Callable[[Tx], T]) -> T: ...
-    @overload
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-    def write_sync(self, fn: Callable[[Any], T]) -> T:
+    def write_sync(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in a durable write transaction, from any thread but the writer's.
 
         Like :meth:`write`, it goes through the single writer thread and may share a
@@ -132,12 +128,8 @@ class SqliteStore:
         self._writer_pool.submit(self._drain)
         return fut.result()
 
-    @overload
-    def read_sync(self, fn: Callable[[Tx], T]) -> T: ...
-    @overload
-    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-    def read_sync(self, fn: Callable[[Any], T]) -> T:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def read_sync(self, fn: Callable[[Tx], T]) -> T:
+        conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path, readonly=True)
             self._local.conn = conn
@@ -152,11 +144,7 @@ class SqliteStore:
         except sqlite3.Error as e:
             raise StoreError(f"store read failed ({e.__class__.__name__})") from None
 
-    @overload
-    async def write(self, fn: Callable[[Tx], T]) -> T: ...
-    @overload
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-    async def write(self, fn: Callable[[Any], T]) -> T:
+    async def write(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in a write transaction, possibly group-committed with others."""
         if self._writer is None:
             raise StoreError("the store is closed")
@@ -193,7 +181,7 @@ class SqliteStore:
                             ) from None
                         conn.execute("ROLLBACK TO w")
                         conn.execute("RELEASE w")
-                        outcomes.append((fut, None, _full(e) or e))
+                        outcomes.append((fut, None, _own(e)))
                         continue
                     conn.execute("RELEASE w")
                     outcomes.append((fut, result, None))
@@ -217,11 +205,7 @@ class SqliteStore:
             else:
                 _settle(fut, result, error)
 
-    @overload
-    async def read(self, fn: Callable[[Tx], T]) -> T: ...
-    @overload
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-    async def read(self, fn: Callable[[Any], T]) -> T:
+    async def read(self, fn: Callable[[Tx], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self.read_sync, fn)
 
@@ -232,6 +216,14 @@ MAX_BATCH = 256
 class _BatchLost(Exception):
     def __init__(self, error: StoreError) -> None:
         self.error = error
+
+
+def _own(e: Exception) -> Exception:
+    """What a caller is told of an error raised inside its write: SQLite's own errors (a
+    constraint, say) as the store's, never as ``sqlite3`` errors; its own unchanged."""
+    if isinstance(e, sqlite3.Error):
+        return _full(e) or StoreError(f"store write failed ({e.__class__.__name__})")
+    return e
 
 
 def _full(e: BaseException) -> StorageFull | None:
