@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import msgspec
 
 from schemas.survey import Form, form_digest
+from schemas.wire import FormSet, PublishedFormDoc, SignedFormSet, sign_formset
 
 from ._time import from_ms, ms
 from .audit.entries import AuditEntry, append
@@ -21,6 +22,7 @@ from .project import Project
 from .store import StoredForm, Tx
 
 __all__ = [
+    "signed_form_set",
     "FormConflict",
     "PublishedForm",
     "list_forms",
@@ -81,3 +83,18 @@ def publish_form(project: Project, form: Form, *, actor: str, now: datetime.date
 def list_forms(project: Project) -> list[PublishedForm]:
     rows = project.store.read_sync(lambda tx: tx.forms.all())
     return [PublishedForm(f.form_id, f.version, f.digest, from_ms(f.published_ms)) for f in rows]
+
+
+async def signed_form_set(project: Project, *, now: datetime.datetime) -> SignedFormSet:
+    """Every published form, in one set signed by the project (``GET /v1/forms``)."""
+
+    def read(tx: Tx) -> list[PublishedFormDoc]:
+        return [
+            PublishedFormDoc(
+                form_id=f.form_id, version=f.version, digest=f.digest, document=f.document
+            )
+            for f in tx.forms.all()
+        ]
+
+    docs = await project.store.read(read)
+    return sign_formset(FormSet(issued_at=now, forms=docs), project.identity.signing)

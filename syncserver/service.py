@@ -17,17 +17,17 @@ from collections.abc import Callable
 
 import msgspec
 
-from schemas.wire import Receipt, ReceiptBody, sign_receipt
+from schemas.wire import Receipt, ReceiptBody, UploadCreate, UploadState, sign_receipt
 
 from ._time import ms
 from ._time import now as _utcnow
 from .audit.log import AuditLog, store_checkpoint
-from .errors import StoreError
+from .errors import NotFound, RateLimited, StoreError, TooLarge, UploadConflict
 from .ingest import IngestReport, ingest_bundle, persist_upload, pool_for_project, recover
 from .ingest.uploads import UploadArea
 from .project import Project
 from .respondents import Matcher, MatchWorker, match_pending
-from .store import Tx
+from .store import Tx, Upload
 
 __all__ = ["Service"]
 
@@ -91,6 +91,69 @@ class Service:
         if gone:
             log.info("deleted %d uploads untouched for %d days", len(gone), days)
         return len(gone)
+
+    # -- uploads (docs/spec/api-v1.md §4) ------------------------------------------------
+
+    async def announce(
+        self, device_id: uuid.UUID, up: UploadCreate, *, now: datetime.datetime
+    ) -> tuple[UploadState, bool]:
+        """Announce an upload (or find the one announced before): its state, and whether
+        it is new. The same bundle id with other bytes, or another device's, is 409."""
+        limits = self.project.config.limits
+        if up.size > limits.max_bundle_bytes:
+            raise TooLarge(
+                f"bundle of {up.size} bytes is over the limit of {limits.max_bundle_bytes}",
+                hint="seal fewer records or attachments per bundle (collector seal --max-bytes)",
+            )
+        at = ms(now)
+
+        def tx(tx: Tx) -> Upload | None:
+            row = tx.uploads.get(up.bundle_id)
+            if row is None:
+                n = tx.uploads.open_count(device_id)
+                if n >= limits.open_uploads_per_device:
+                    raise RateLimited(
+                        f"this device has {n} uploads announced and not completed",
+                        hint="complete (or wait for) the uploads already started, then try again",
+                        retry_after=60,
+                    )
+                tx.uploads.announce(up.bundle_id, device_id, up.size, up.sha256, at)
+            return row
+
+        row = await self.project.store.write(tx)
+        if row is None:
+            return UploadState(bundle_id=up.bundle_id, size=up.size, offset=0), True
+        if row.sha256 != up.sha256 or row.size != up.size or row.device_id != device_id:
+            raise UploadConflict(
+                "this bundle id is already taken by other bytes",
+                hint="a bundle id is used once; seal the records again into a new bundle",
+            )
+        return self._state(row), False
+
+    async def upload(self, device_id: uuid.UUID, bundle_id: uuid.UUID) -> Upload:
+        """The upload ``bundle_id`` of ``device_id`` (another device's is not found)."""
+        row = await self.project.store.read(lambda tx: tx.uploads.get(bundle_id))
+        if row is None or row.device_id != device_id:
+            raise NotFound("no such upload", hint="create it with POST /v1/uploads")
+        return row
+
+    async def upload_state(self, device_id: uuid.UUID, bundle_id: uuid.UUID) -> UploadState:
+        """Where the upload stands: the offset to resume from, and whether it is complete."""
+        return self._state(await self.upload(device_id, bundle_id))
+
+    def _state(self, row: Upload) -> UploadState:
+        done = row.completed_ms is not None
+        offset = row.size if done else self.area.held(row.bundle_id, row.size, row.sha256)
+        return UploadState(bundle_id=row.bundle_id, size=row.size, offset=offset, complete=done)
+
+    async def append(self, row: Upload, offset: int, data: bytes) -> int:
+        """Append ``data`` at ``offset`` to the upload ``row`` (:meth:`upload`); return
+        the new offset."""
+        if row.completed_ms is not None:
+            raise UploadConflict(
+                "this upload is already complete", headers={"Upload-Offset": str(row.size)}
+            )
+        return await asyncio.to_thread(self.area.append, row.bundle_id, offset, data, row.size)
 
     def close(self) -> None:
         """Stop the ingest workers, and the background matcher after what is waiting

@@ -102,3 +102,25 @@ def test_only_the_store_speaks_sql() -> None:
                 drivers.append(f"{rel}:{node.lineno}")
     assert calls == []
     assert drivers == []
+
+
+def test_handlers_and_commands_call_the_service_layer_not_the_store() -> None:
+    """Web handlers and CLI commands parse, check the role and call the service layer;
+    they never open a transaction themselves (STYLE.md, "Layers call down")."""
+    offenders = []
+    for layer in ("web", "cli"):
+        for path in sorted((ROOT / "syncserver" / layer).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and node.attr in (
+                    "read",
+                    "write",
+                    "read_sync",
+                    "write_sync",
+                ):
+                    inner = node.value
+                    if isinstance(inner, ast.Attribute) and inner.attr == "store":
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("store"):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: import")
+    assert offenders == []

@@ -27,6 +27,7 @@ __all__ = [
     "RANK",
     "Role",
     "TokenInfo",
+    "authorize",
     "check_token",
     "create_token",
     "list_tokens",
@@ -135,3 +136,10 @@ def check_token(tx: Tx, header: str | None, need: Role) -> tuple[str, str]:
     if RANK[token.role] < RANK[need]:
         raise Forbidden(f"this needs the {need} role; the token is {token.role}")
     return token.label, str(token.role)
+
+
+async def authorize(project: Project, header: str | None, need: Role) -> tuple[str, str]:
+    """(label, role) of the bearer token in an ``Authorization`` header, if it has at
+    least role ``need``; :class:`AuthFailed` or :class:`Forbidden` otherwise."""
+    result: tuple[str, str] = await project.store.read(lambda tx: check_token(tx, header, need))
+    return result

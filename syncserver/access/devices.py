@@ -33,11 +33,13 @@ from schemas.wire import (
 
 from .._time import from_ms, ms
 from ..audit.entries import AuditEntry, append, token_digest
-from ..errors import DeviceError, DeviceUnknown, TokenInvalid
+from ..errors import BadRequest, DeviceError, DeviceUnknown, TokenInvalid
 from ..project import Project
 from ..store import Device, EnrollHow, EnrollToken, Tx
 
 __all__ = [
+    "enroll_online",
+    "registered",
     "DeviceInfo",
     "create_token",
     "enroll",
@@ -304,3 +306,25 @@ def revoke(
         )
 
     project.store.write_sync(tx)
+
+
+async def registered(project: Project, device_id: uuid.UUID) -> Device | None:
+    """The registry's row for ``device_id`` (revoked and expired devices too: their
+    bundles are received into quarantine), or None for a device never enrolled."""
+    result: Device | None = await project.store.read(lambda tx: tx.devices.get(device_id))
+    return result
+
+
+async def enroll_online(
+    project: Project, request: EnrollmentRequest, *, now: datetime.datetime
+) -> EnrollmentResponse:
+    """Enroll a device with its one-time token (``POST /v1/enroll``)."""
+    if not request.token:
+        raise BadRequest(
+            "online enrollment needs a token",
+            hint="ask the administrator for one (`syncserver devices token`)",
+        )
+    result: EnrollmentResponse = await project.store.write(
+        enroll_tx(project, request, how="token", now=now)
+    )
+    return result

@@ -20,14 +20,24 @@ import threading
 import time
 from dataclasses import dataclass
 
+import msgspec
+
 from .._time import ms, now
 from ..errors import SyncServerError
 from ..project import Project
 from ..store import Link, Tx
-from .entries import chain_mac, mac_key, read_mac_from
+from .entries import AuditEntry, chain_mac, decode_entry, mac_key, read_mac_from
 from .tlog import MemoryLeafStore, MerkleLog, sign_checkpoint, verifier_key
 
-__all__ = ["AuditLog", "AuditLogBroken", "StartupCheck", "check_before_serving", "store_checkpoint"]
+__all__ = [
+    "AuditLog",
+    "AuditLogBroken",
+    "ShownRecent",
+    "StartupCheck",
+    "check_before_serving",
+    "recent_entries",
+    "store_checkpoint",
+]
 
 
 class AuditLog:
@@ -199,3 +209,25 @@ def check_before_serving(project: Project) -> StartupCheck:
         unbound_rows=report.unbound,
         seconds=time.perf_counter() - start,
     )
+
+
+async def recent_entries(project: Project, *, kind: str | None, limit: int) -> list[ShownRecent]:
+    """The newest entries of the log, newest first: at most ``limit`` of kind ``kind``
+    (any kind when None) among the newest 5,000 (``GET /v1/admin/audit``)."""
+    rows = await project.store.read(lambda tx: tx.audit.latest(5000))
+    out: list[ShownRecent] = []
+    for row in rows:
+        e = decode_entry(row.entry)
+        if kind and e.kind != kind:
+            continue
+        out.append(ShownRecent(index=row.index, entry=e))
+        if len(out) >= limit:
+            break
+    return out
+
+
+class ShownRecent(msgspec.Struct, frozen=True):
+    """One entry of :func:`recent_entries` with its index."""
+
+    index: int
+    entry: AuditEntry

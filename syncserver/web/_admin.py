@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 from aiohttp import web
 
 from schemas.ids import parse_id
 
-from ..access.admin_tokens import Role, check_token
-from ..audit.entries import decode_entry
+from ..access.admin_tokens import Role, authorize
+from ..audit.log import recent_entries
 from ..errors import BadRequest, NotFound
 from ..records.review import ReviewState, list_quarantine, record_history, set_review
 from ._base import CLOCK, PROJECT, decode_body, json_response
@@ -29,11 +29,7 @@ routes = web.RouteTableDef()
 
 
 async def _who(request: web.Request, need: Role) -> tuple[str, str]:
-    header = request.headers.get("Authorization")
-    result: tuple[str, str] = await request.app[PROJECT].store.read(
-        lambda tx: check_token(tx, header, need)
-    )
-    return result
+    return await authorize(request.app[PROJECT], request.headers.get("Authorization"), need)
 
 
 def _record_id(request: web.Request) -> uuid.UUID:
@@ -51,16 +47,8 @@ async def audit(request: web.Request) -> web.Response:
         limit = min(int(request.query.get("limit", "100")), 1000)
     except ValueError:
         raise BadRequest("limit must be a number") from None
-    rows = await request.app[PROJECT].store.read(lambda tx: tx.audit.latest(5000))
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        e = decode_entry(row.entry)
-        if kind and e.kind != kind:
-            continue
-        out.append({"index": row.index, **msgspec.to_builtins(e)})
-        if len(out) >= limit:
-            break
-    return json_response(out)
+    shown = await recent_entries(request.app[PROJECT], kind=kind, limit=limit)
+    return json_response([{"index": r.index, **msgspec.to_builtins(r.entry)} for r in shown])
 
 
 @routes.get("/v1/admin/quarantine")

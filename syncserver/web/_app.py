@@ -32,6 +32,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_runner import GracefulExit
 
+from .._time import now
 from ..errors import SyncServerError
 from ..project import Project
 from ..service import Service
@@ -70,10 +71,6 @@ class _MalformedRequests(logging.Filter):
         return True
 
 
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
 async def _health(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -94,7 +91,7 @@ async def _expire_open_uploads(service: Service, clock: Callable[[], datetime.da
 
 
 def create_app(
-    project: Project, *, clock: Callable[[], datetime.datetime] = _utcnow
+    project: Project, *, clock: Callable[[], datetime.datetime] = now
 ) -> web.Application:
     lim = project.config.limits
     app = web.Application(

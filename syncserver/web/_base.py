@@ -35,6 +35,7 @@ from schemas.wire import (
 )
 
 from .._fs import disk_full
+from ..access.devices import registered
 from ..errors import (
     AuthFailed,
     BadRequest,
@@ -251,7 +252,7 @@ async def authenticate(request: web.Request, body: bytes) -> Device:
             "request timestamp outside the accepted window",
             hint="check the device's clock and time zone",
         )
-    known = await project.store.read(lambda tx: tx.devices.get(device_id))
+    known = await registered(project, device_id)
     if known is None:
         raise AuthFailed("unknown device", hint="enroll the device first")
     msg = request_message(request.method, request.path_qs, ts, nonce, hashlib.sha256(body).digest())

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from schemas.wire import EnrollmentRequest
 
-from ..access.devices import enroll_tx
+from ..access.devices import enroll_online
 from ._base import CLOCK, PROJECT, decode_body, json_response
 
 __all__ = ["routes"]
@@ -18,13 +18,5 @@ routes = web.RouteTableDef()
 async def enroll(request: web.Request) -> web.Response:
     req = decode_body(await request.read(), EnrollmentRequest)
     assert isinstance(req, EnrollmentRequest)
-    project = request.app[PROJECT]
-    if not req.token:
-        from ..errors import BadRequest
-
-        raise BadRequest(
-            "online enrollment needs a token",
-            hint="ask the administrator for one (`syncserver devices token`)",
-        )
-    resp = await project.store.write(enroll_tx(project, req, how="token", now=request.app[CLOCK]()))
+    resp = await enroll_online(request.app[PROJECT], req, now=request.app[CLOCK]())
     return json_response(resp, status=201)
