@@ -153,7 +153,7 @@ def check_before_serving(project: Project) -> StartupCheck:
 
     start = time.perf_counter()
     vkey = verifier_key(project.log_origin, project.identity.signing_public)
-    report = verify_log(project.config.sqlite_path, key=vkey)
+    report = verify_log(project.config.store_location, key=vkey)
     if report.differences:
         more = f" (and {len(report.differences) - 1} more)" if len(report.differences) > 1 else ""
         raise AuditLogBroken(

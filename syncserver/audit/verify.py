@@ -168,16 +168,18 @@ class _Problem(Exception):
 # -- opening the store read-only ---------------------------------------------------------
 
 
-def _open(db_path: Path) -> LogSource:
-    if not db_path.is_file():
+def _open(db_path: Path | str) -> LogSource:
+    """The log of the store ``db_path`` names: a SQLite file, or a PostgreSQL URL."""
+    if isinstance(db_path, Path) and not db_path.is_file():
         raise ProjectMissing(
             f"no store at {db_path}",
             hint="give the project directory with --dir, or the SQLite file with --db",
         )
     source = open_log_source(db_path)
     if source is None:
+        name = db_path.name if isinstance(db_path, Path) else "the database"
         raise StoreError(
-            f"{db_path.name} is not a sealsync store (no audit log in it)",
+            f"{name} is not a sealsync store (no audit log in it)",
             hint="give the project directory with --dir, or its store.db with --db",
         )
     return source
@@ -580,7 +582,7 @@ class _Pass:
 
 
 def verify_log(
-    db_path: Path,
+    db_path: Path | str,
     *,
     key: str | None = None,
     saved: Mapping[str, str | bytes] | None = None,
@@ -635,7 +637,7 @@ def verify_log(
 
 
 def show_entries(
-    db_path: Path,
+    db_path: Path | str,
     kind: str | None = None,
     subject: str | None = None,
     since_ms: int | None = None,

@@ -28,10 +28,10 @@ from ..project.config import load_config
 __all__ = ["register"]
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def _db_path(args: argparse.Namespace) -> Path | str:
     if args.db:
         return Path(args.db)
-    return load_config(Path(args.dir)).sqlite_path
+    return load_config(Path(args.dir)).store_location
 
 
 def _read_note(name: str) -> bytes:

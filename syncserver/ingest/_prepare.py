@@ -50,7 +50,7 @@ from ..respondents import (
     identity_roles,
     stored_tokens,
 )
-from ..store import SqliteStore, Store
+from ..store import Store, open_store
 
 __all__ = [
     "BadRecord",
@@ -145,7 +145,7 @@ class Preparer:
     @classmethod
     def for_project(cls, project: Project) -> Preparer:
         """A preparer for ``project``, running in the calling thread, on its store."""
-        recipient_private, store_key, _db, project_id = _args(project)
+        recipient_private, store_key, _url, _root, project_id = _args(project)
         return cls(recipient_private, store_key, project.store, project_id)
 
     def _device_key(self, device_id: uuid.UUID) -> Ed25519PublicKey | None:
@@ -353,10 +353,18 @@ class WorkerDied(Exception):
     reason = "the ingest worker died while opening this bundle (out of memory, or a crash)"
 
 
-def _init_worker(recipient_private: bytes, store_key: bytes, db: str, project_id: bytes) -> None:
+def worker_preparer(
+    recipient_private: bytes, store_key: bytes, url: str, root: str, project_id: bytes
+) -> Preparer:
+    """A preparer made from :func:`_args` in a process of its own, with a store of its
+    own, opened read-only (it writes nothing)."""
+    store = open_store(url, Path(root), readonly=True)
+    return Preparer(recipient_private, store_key, store, project_id)
+
+
+def _init_worker(*args: Any) -> None:
     global _WORKER
-    # A store of the worker's own, never open()ed: it serves read transactions only.
-    _WORKER = Preparer(recipient_private, store_key, SqliteStore(Path(db)), project_id)
+    _WORKER = worker_preparer(*args)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _limit_memory(WORKER_HEADROOM_BYTES)
 
@@ -469,12 +477,14 @@ def pool_for_project(project: Project) -> PreparerPool:
     return PreparerPool(Preparer.for_project(project), _args(project), n)
 
 
-def _args(project: Project) -> tuple[bytes, bytes, str, bytes]:
-    """What a worker process is started with (it must be picklable): the project's
-    keys, where its store is, and its id."""
+def _args(project: Project) -> tuple[bytes, bytes, str, str, bytes]:
+    """What a worker process is started with (:func:`worker_preparer`; it must be
+    picklable, and travels through the pool's pipe, never argv): the project's keys,
+    where its store is, and its id."""
     return (
         project.identity.recipient.private.private_bytes_raw(),
         project.identity.store_key,
-        str(project.config.sqlite_path),
+        project.config.store.url,
+        str(project.config.root),
         project.project_id.bytes,
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from .._time import ms, now
 from ..audit.entries import AuditEntry, append, mac_key
 from ..errors import ProjectExists, ProjectMissing
-from ..store import SqliteStore, Store, Tx
+from ..store import Store, Tx, open_store
 from .config import CONFIG_NAME, Config, load_config, render_config
 from .keys import KdfParams, ProjectIdentity, Secret, load_identity, save_identity
 
@@ -43,9 +43,9 @@ class Project:
         self.store.close()
 
 
-def _store(config: Config, identity: ProjectIdentity) -> SqliteStore:
+def _store(config: Config, identity: ProjectIdentity) -> Store:
     """The project's store, opened with the audit log's MAC key (audit-log-v1.md §14.3)."""
-    return SqliteStore(config.sqlite_path, audit_key=mac_key(identity.store_key)).open()
+    return open_store(config.store.url, config.root, audit_key=mac_key(identity.store_key))
 
 
 def init_project(

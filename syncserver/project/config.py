@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +29,7 @@ __all__ = [
     "DeviceSettings",
     "Limits",
     "RespondentSettings",
+    "StoreSettings",
     "ServerSettings",
     "load_config",
     "render_config",
@@ -52,7 +54,8 @@ _WHAT = {
     "tls_cert": "a file path without control characters",
     "tls_key": "a file path without control characters",
     "weights": "a file path without control characters",
-    "store": "'sqlite:' and a file path without control characters",
+    "store": "'sqlite:' and a file path, or a postgresql:// URL, without control characters",
+    "url": "'sqlite:' and a file path, or a postgresql:// URL, without control characters",
 }
 _AT = re.compile(r"Expected `str` matching regex '.*' - at `\$(?:\.[a-z]+)?\.([a-z_]+)`")
 
@@ -96,11 +99,18 @@ class RespondentSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     weights: _PATH = ""
 
 
+class StoreSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: ``sqlite:FILE`` (the embedded default, FILE relative to the project directory) or
+    #: ``postgresql://USER@HOST:PORT/DB`` (several servers on one database). A password
+    #: does not belong here: libpq reads it from ~/.pgpass, PGPASSFILE or PGPASSWORD.
+    url: _STORE = "sqlite:store.db"
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the server reads at start-up. ``project_dir`` is set by the loader."""
 
     project_dir: str = ""
-    store: _STORE = "sqlite:store.db"
+    store: StoreSettings = StoreSettings()
     server: ServerSettings = ServerSettings()
     limits: Limits = Limits()
     devices: DeviceSettings = DeviceSettings()
@@ -111,10 +121,25 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return Path(self.project_dir)
 
     @property
+    def postgres(self) -> bool:
+        """Whether the store is PostgreSQL (else the embedded SQLite file)."""
+        return self.store.url.startswith(("postgresql:", "postgres:"))
+
+    @property
+    def store_location(self) -> Path | str:
+        """Where the store is: the SQLite file's path, or the PostgreSQL URL."""
+        return self.store.url if self.postgres else self.sqlite_path
+
+    @property
     def sqlite_path(self) -> Path:
-        if not self.store.startswith("sqlite:"):
-            raise ConfigError(f"store '{self.store}' is not SQLite")
-        return self.root / self.store.removeprefix("sqlite:")
+        if not self.store.url.startswith("sqlite:"):
+            raise ConfigError(
+                "the store is not SQLite", hint="this needs [store] url = 'sqlite:FILE'"
+            )
+        return self.root / self.store.url.removeprefix("sqlite:")
+
+
+_SECTIONS = ("store", "server", "limits", "devices", "respondents")
 
 
 def _overrides(cfg: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -123,8 +148,14 @@ def _overrides(cfg: dict[str, Any], env: Mapping[str, str]) -> None:
             continue
         parts = key.removeprefix("SEALSYNC_").lower().split("_", 1)
         if parts[0] == "store" and len(parts) == 1:
-            cfg["store"] = value
-        elif len(parts) == 2 and parts[0] in ("server", "limits", "devices", "respondents"):
+            cfg["store"] = {"url": value}
+        elif len(parts) == 2 and parts[0] in (
+            "store",
+            "server",
+            "limits",
+            "devices",
+            "respondents",
+        ):
             section = cfg.setdefault(parts[0], {})
             whole = re.fullmatch(r"-?[0-9]{1,18}", value) is not None
             section[parts[1]] = int(value) if whole else value
@@ -143,18 +174,36 @@ def load_config(project_dir: Path, env: Mapping[str, str] | None = None) -> Conf
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{path.name} cannot be read: {e}") from None
     environ = os.environ if env is None else env
+    if isinstance(raw.get("store"), str):  # written before [store]: store = "sqlite:…"
+        raw["store"] = {"url": raw["store"]}
     _overrides(raw, environ)
     raw["project_dir"] = str(project_dir)
     try:
-        return msgspec.convert(raw, Config)
+        config = msgspec.convert(raw, Config)
     except msgspec.ValidationError as e:
         message = str(e)
         hint = f"fix the setting named above in {path}"
         at = re.search(r" - at `\$\.([a-z_.]+)`$", message)
         var = "SEALSYNC_" + at[1].replace(".", "_").upper() if at else ""
+        if var == "SEALSYNC_STORE_URL" and var not in environ:
+            var = "SEALSYNC_STORE"  # the store's URL, set the short way
         if var in environ:
             hint = f"fix the environment variable {var}, which overrides {path.name}"
         raise ConfigError(f"{path.name}: {_explain(message)}", hint=hint) from None
+    if config.postgres and _has_password(config.store.url):
+        raise ConfigError(
+            f"{path.name}: the store URL holds a password",
+            hint="keep it out of the configuration: libpq reads it from ~/.pgpass,"
+            " PGPASSFILE or PGPASSWORD",
+        )
+    return config
+
+
+def _has_password(url: str) -> bool:
+    """Whether a libpq URL carries a password (in its user part or as a parameter)."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qs(parts.query)
+    return parts.password is not None or "password" in query
 
 
 def _explain(message: str) -> str:
@@ -177,7 +226,9 @@ def render_config(config: Config) -> str:
     return (
         "# sealsync server configuration. Every setting can be overridden by an\n"
         "# environment variable: SEALSYNC_<SECTION>_<NAME>, e.g. SEALSYNC_SERVER_PORT.\n"
-        f"store = {_q(config.store)}\n\n"
+        "[store]\n"
+        f"url = {_q(config.store.url)}"
+        "  # sqlite:FILE, or postgresql://USER@HOST:PORT/DB (password in ~/.pgpass)\n\n"
         "[server]\n"
         f"host = {_q(s.host)}\nport = {s.port}\n"
         f"tls_cert = {_q(s.tls_cert)}  # PEM file; with tls_key, serve HTTPS\n"

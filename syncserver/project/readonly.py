@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import IdentityError, ProjectMissing, StoreError
-from ..store import SCHEMA_VERSION, SqliteStore, Tx
+from ..store import Store, open_store
 from ._project import Project
 from .config import CONFIG_NAME, Config, load_config
 from .keys import ProjectIdentity
@@ -26,7 +26,7 @@ class ReadOnlyProject(Project):
     """A :class:`~syncserver.project.Project` with its configuration and a read-only
     store, and no identity."""
 
-    def __init__(self, config: Config, store: SqliteStore, project_id: uuid.UUID) -> None:
+    def __init__(self, config: Config, store: Store, project_id: uuid.UUID) -> None:
         self.config = config
         self.store = store
         self._project_id = project_id
@@ -57,30 +57,12 @@ def open_read_only(directory: Path) -> ReadOnlyProject:
             f"no project in {directory}", hint="create one with `syncserver init DIR`"
         )
     config = load_config(directory)
-    path = config.sqlite_path
-    if not path.is_file():
-        raise StoreError(
-            f"no store at {path}", hint="restore store.db from a backup, or check --dir"
-        )
-    store = SqliteStore(path)  # not open()ed: only read-only connections, made on use
-
-    def head(tx: Tx) -> tuple[int, uuid.UUID | None]:
-        return tx.meta.schema_version(), tx.meta.project_id()
+    store = open_store(config.store.url, config.root, readonly=True)
 
     try:
-        version, project_id = store.read_sync(head)
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the store was written by a newer sealsync (schema {version})",
-                hint="upgrade sealsync before opening this project",
-            )
-        if version < SCHEMA_VERSION:
-            raise StoreError(
-                f"the store has schema {version}; this sealsync reads schema {SCHEMA_VERSION}",
-                hint="start the server once (`syncserver run`): it upgrades the store",
-            )
+        project_id = store.read_sync(lambda tx: tx.meta.project_id())
         if project_id is None:
-            raise StoreError(f"{path.name} names no project", hint="restore store.db from a backup")
+            raise StoreError("the store names no project", hint="restore it from a backup")
     except BaseException:
         store.close()
         raise

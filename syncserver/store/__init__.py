@@ -1,7 +1,8 @@
 """The central store: one interface (:class:`Store`, whose transactions hand out typed
 repositories, :class:`Tx`), and its backends: SQLite (:mod:`.sqlite`, the embedded
-default); PostgreSQL behind the same interface next (issue 12). All SQL lives under
-this package; nothing else imports a database driver."""
+default) and PostgreSQL (:mod:`.postgres`, several servers on one database), chosen by
+``[store] url`` (:func:`open_store`). All SQL lives under this package; nothing else
+imports a database driver."""
 
 from ._access import AdminToken, Device, EnrollHow, EnrollToken, Role
 from ._api import Store, Tx
@@ -27,6 +28,7 @@ from ._ingest import (
     StoredRecord,
     Upload,
 )
+from ._open import is_postgres, open_store
 from ._respondents import (
     CandidateState,
     ClusterMember,
@@ -40,6 +42,8 @@ from ._respondents import (
 from .sqlite import SCHEMA_VERSION, SqliteStore
 
 __all__ = [
+    "is_postgres",
+    "open_store",
     "Bundle",
     "BundleState",
     "CurrentRecord",

@@ -37,8 +37,13 @@ __all__ = [
 ]
 
 
-def open_log_source(path: Path) -> LogSource | None:
-    """The audit log of the store at ``path`` (a SQLite file), read-only, in one snapshot;
-    None when it is a database that holds no audit log. Raises
-    :class:`~syncserver.errors.StoreError` when it cannot be opened or read."""
-    return _open_sqlite(path)
+def open_log_source(where: Path | str) -> LogSource | None:
+    """The audit log of the store ``where`` names (a SQLite file's path, or a
+    ``postgresql://`` URL), read-only, in one snapshot; None when it is a database that
+    holds no audit log. Raises :class:`~syncserver.errors.StoreError` when it cannot be
+    opened or read."""
+    if isinstance(where, str):
+        from .postgres import open_log_source as _open_postgres
+
+        return _open_postgres(where)
+    return _open_sqlite(where)

@@ -18,14 +18,14 @@ from syncserver.errors import ConfigError
 from syncserver.project.config import Config, ServerSettings, load_config, render_config
 
 GOOD = {
-    "store": "sqlite:data/store.db",
+    "store.url": "sqlite:data/store.db",
     "server.host": "::1",
     "server.tls_cert": "tls/서버 cert.pem",
     "server.tls_key": 'tls/"key".pem',
     "respondents.weights": "weights-2024.json",
 }
 WHAT = {
-    "store": "'sqlite:' and a file path without control characters",
+    "store.url": "'sqlite:' and a file path, or a postgresql:// URL, without control characters",
     "server.host": "a host name or IP address (letters, digits and . : - _ [ ] %)",
     "server.tls_cert": "a file path without control characters",
     "server.tls_key": "a file path without control characters",
@@ -98,3 +98,32 @@ def test_rendered_config_round_trips_a_path_with_quotes(tmp_path: Path) -> None:
     (tmp_path / "sealsync.toml").write_text(text, encoding="utf-8")
     again = load_config(tmp_path, env={})
     assert (again.server.tls_cert, again.server.tls_key) == ('tls/"cert".pem', "tls\\key.pem")
+
+
+def test_a_store_written_before_the_store_section_still_loads(tmp_path: Path) -> None:
+    """Projects made before ``[store] url`` have ``store = "sqlite:…"`` at the top."""
+    (tmp_path / "sealsync.toml").write_text('store = "sqlite:old.db"\n', encoding="utf-8")
+    assert load_config(tmp_path, env={}).store.url == "sqlite:old.db"
+    assert load_config(tmp_path, env={"SEALSYNC_STORE": "sqlite:env.db"}).store.url == (
+        "sqlite:env.db"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path, env={"SEALSYNC_STORE": "sqlite:e\x00v.db"})
+    assert (
+        e.value.hint == "fix the environment variable SEALSYNC_STORE, which overrides sealsync.toml"
+    )
+
+
+def test_a_postgresql_url_loads_and_a_password_in_it_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "store.url", "postgresql://sealsync@db.example:5432/sealsync")
+    cfg = load_config(tmp_path, env={})
+    assert cfg.postgres and cfg.store.url == "postgresql://sealsync@db.example:5432/sealsync"
+    for url in (
+        "postgresql://sealsync:Quokka-7731@db.example/sealsync",
+        "postgresql://sealsync@db.example/sealsync?password=Quokka-7731",
+    ):
+        _write(tmp_path, "store.url", url)
+        with pytest.raises(ConfigError) as e:
+            load_config(tmp_path, env={})
+        assert e.value.message == "sealsync.toml: the store URL holds a password"
+        assert "Quokka" not in str(e.value)

@@ -17,7 +17,7 @@ from respondent_helpers import Env, interview
 from server_helpers import seal_for
 
 from schemas.bundle import read_header
-from syncserver.ingest._prepare import Preparer, PreparerPool, pool_for_project
+from syncserver.ingest._prepare import Preparer, PreparerPool, pool_for_project, worker_preparer
 from syncserver.project import Project
 
 
@@ -90,14 +90,14 @@ def test_the_server_setting(project: Project) -> None:
     assert repr(pool_for_project(project)) == "PreparerPool(3 processes)"
 
 
-def _args(project: Project) -> tuple[bytes, bytes, str, bytes]:
+def _args(project: Project) -> tuple[bytes, bytes, str, str, bytes]:
     from syncserver.ingest._prepare import _args as args
 
     return args(project)
 
 
-def _serve_then_hang(args: tuple[bytes, bytes, str, bytes], blob: str, pids: Any) -> None:
-    pool = PreparerPool(Preparer(*args), args, 1)
+def _serve_then_hang(args: tuple[bytes, bytes, str, str, bytes], blob: str, pids: Any) -> None:
+    pool = PreparerPool(worker_preparer(*args), args, 1)
     pool.prepare(Path(blob))  # starts the worker
     pids.put(list(pool._executor()._processes))
     time.sleep(120)  # until killed
