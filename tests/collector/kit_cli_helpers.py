@@ -11,7 +11,6 @@ import datetime
 import inspect
 import random
 import socket
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,19 +18,17 @@ from typing import Any
 
 import msgspec
 import pytest
+from support.project import FAST_KDF, SECRET
+from support.thread_server import ThreadServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
-from server_helpers import FAST_KDF, SECRET  # noqa: E402
-from support.thread_server import ThreadServer  # noqa: E402
-
-from collector import keystore  # noqa: E402
-from collector.kit import Kit  # noqa: E402
-from collector.vault import Vault  # noqa: E402
-from schemas.forms import shipped_form  # noqa: E402
-from schemas.survey.synth import synthesize  # noqa: E402
-from syncserver.access import devices  # noqa: E402
-from syncserver.forms import publish_form  # noqa: E402
-from syncserver.project import Project, init_project  # noqa: E402
+from collector import keystore
+from collector.kit import Kit
+from collector.vault import Vault
+from schemas.forms import shipped_form
+from schemas.survey.synth import synthesize
+from syncserver.access import devices
+from syncserver.forms import publish_form
+from syncserver.project import Project, init_project
 
 FORM = shipped_form("escapee-interview")
 PASSPHRASE = "a synthetic passphrase for the kit cli tests"

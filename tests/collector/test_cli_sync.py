@@ -30,7 +30,7 @@ from kit_cli_helpers import (
     new_kit,
     open_kit,
 )
-from server_helpers import FAST_KDF, SECRET
+from support.project import FAST_KDF, SECRET
 
 from collector import sync as sync_module
 from collector.cli import main as collector

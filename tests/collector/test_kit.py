@@ -8,7 +8,6 @@ import base64
 import datetime
 import hashlib
 import random
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,21 +18,19 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.project import FAST_KDF, SECRET
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
-from server_helpers import FAST_KDF, SECRET  # noqa: E402
-
-from collector.kit import Kit, KitError  # noqa: E402
-from schemas.forms import shipped_form  # noqa: E402
-from schemas.survey import Validator  # noqa: E402
-from schemas.survey.synth import synthesize  # noqa: E402
-from schemas.wire import SignedFormSet  # noqa: E402
-from syncserver.access import devices  # noqa: E402
-from syncserver.audit.tlog import sign_checkpoint  # noqa: E402
-from syncserver.forms import publish_form  # noqa: E402
-from syncserver.project import Project, init_project  # noqa: E402
-from syncserver.records.attachments import extract_attachment  # noqa: E402
-from syncserver.web import create_app  # noqa: E402
+from collector.kit import Kit, KitError
+from schemas.forms import shipped_form
+from schemas.survey import Validator
+from schemas.survey.synth import synthesize
+from schemas.wire import SignedFormSet
+from syncserver.access import devices
+from syncserver.audit.tlog import sign_checkpoint
+from syncserver.forms import publish_form
+from syncserver.project import Project, init_project
+from syncserver.records.attachments import extract_attachment
+from syncserver.web import create_app
 
 FORM = shipped_form("escapee-interview")
 

@@ -32,7 +32,7 @@ from kit_cli_helpers import (
     new_kit,
     open_kit,
 )
-from server_helpers import FAST_KDF, SECRET
+from support.project import FAST_KDF, SECRET
 
 from collector import errors
 from collector.cli import main as collector

@@ -5,27 +5,24 @@ from __future__ import annotations
 import datetime
 import hashlib
 import random
-import sys
 import tracemalloc
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+from support.project import FAST_KDF, SECRET
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
-from server_helpers import FAST_KDF, SECRET  # noqa: E402
-
-from collector import keystore  # noqa: E402
-from collector.kit import Kit  # noqa: E402
-from collector.vault import Vault  # noqa: E402
-from schemas.forms import shipped_form  # noqa: E402
-from schemas.survey.synth import synthesize  # noqa: E402
-from syncserver.access import devices  # noqa: E402
-from syncserver.forms import publish_form  # noqa: E402
-from syncserver.project import init_project  # noqa: E402
-from syncserver.records.attachments import extract_attachment  # noqa: E402
-from syncserver.web import create_app  # noqa: E402
+from collector import keystore
+from collector.kit import Kit
+from collector.vault import Vault
+from schemas.forms import shipped_form
+from schemas.survey.synth import synthesize
+from syncserver.access import devices
+from syncserver.forms import publish_form
+from syncserver.project import init_project
+from syncserver.records.attachments import extract_attachment
+from syncserver.web import create_app
 
 FORM = shipped_form("escapee-interview")
 MIB = 1024 * 1024

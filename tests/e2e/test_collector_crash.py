@@ -50,7 +50,6 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE.parent / "syncserver"))
 sys.path.insert(0, str(HERE))
 
 from collector_crash_driver import digest, target, typed  # noqa: E402

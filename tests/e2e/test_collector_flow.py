@@ -16,24 +16,21 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from support.syncserver_run import start_syncserver
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
-
-from support.syncserver_run import start_syncserver  # noqa: E402
-
-from collector import keystore  # noqa: E402
-from collector.cli import main as collector  # noqa: E402
-from collector.vault import Vault  # noqa: E402
-from schemas import certs  # noqa: E402
-from schemas.forms import shipped_form  # noqa: E402
-from schemas.survey.synth import synthesize  # noqa: E402
-from schemas.wire import EnrollmentRequest  # noqa: E402
-from syncserver.access import devices  # noqa: E402
-from syncserver.audit.entries import decode_entry  # noqa: E402
-from syncserver.cli import main as server_cli  # noqa: E402
-from syncserver.forms import publish_form  # noqa: E402
-from syncserver.project import init_project, open_project  # noqa: E402
-from syncserver.project.keys import Secret  # noqa: E402
+from collector import keystore
+from collector.cli import main as collector
+from collector.vault import Vault
+from schemas import certs
+from schemas.forms import shipped_form
+from schemas.survey.synth import synthesize
+from schemas.wire import EnrollmentRequest
+from syncserver.access import devices
+from syncserver.audit.entries import decode_entry
+from syncserver.cli import main as server_cli
+from syncserver.forms import publish_form
+from syncserver.project import init_project, open_project
+from syncserver.project.keys import Secret
 
 FORM = shipped_form("escapee-interview")
 MARK = "합성표식이름"  # a distinctive synthetic answer, searched for on disk

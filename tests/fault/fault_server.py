@@ -20,29 +20,28 @@ from pathlib import Path
 import aiohttp
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.bundles import make_record, seal_for
+from support.project import NOW
+from support.syncserver_run import start_syncserver
+from support.uploader import device_request
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncserver"))
-
-from server_helpers import NOW, device_request, make_record, seal_for  # noqa: E402
-from support.syncserver_run import start_syncserver  # noqa: E402
-
-from schemas.bundle import read_header  # noqa: E402
-from schemas.forms import shipped_form  # noqa: E402
-from schemas.survey.synth import synthesize  # noqa: E402
-from schemas.wire import (  # noqa: E402
+from schemas.bundle import read_header
+from schemas.forms import shipped_form
+from schemas.survey.synth import synthesize
+from schemas.wire import (
     Receipt,
     UploadCreate,
     sign_request_headers,
     verify_receipt,
 )
-from syncserver.access import devices  # noqa: E402
-from syncserver.audit.entries import decode_entry  # noqa: E402
-from syncserver.audit.log import AuditLog  # noqa: E402
-from syncserver.audit.verify import verify_log  # noqa: E402
-from syncserver.cli import main as syncserver_main  # noqa: E402
-from syncserver.forms import publish_form  # noqa: E402
-from syncserver.project import init_project, open_project  # noqa: E402
-from syncserver.project.keys import Secret  # noqa: E402
+from syncserver.access import devices
+from syncserver.audit.entries import decode_entry
+from syncserver.audit.log import AuditLog
+from syncserver.audit.verify import verify_log
+from syncserver.cli import main as syncserver_main
+from syncserver.forms import publish_form
+from syncserver.project import init_project, open_project
+from syncserver.project.keys import Secret
 
 FORM = shipped_form("escapee-interview")
 FAULTY_RUN = Path(__file__).resolve().parent / "faulty_run.py"

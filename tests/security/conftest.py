@@ -1,39 +1,28 @@
-"""Fixtures for the threat model's own tests (docs/threat-model.md): a project in
-tmp_path with a cheap KDF and the shipped form published, and the real server on
-127.0.0.1 (random port). Helpers live in ``security_helpers``."""
+"""Fixtures for the threat model's own tests (docs/threat-model.md): the suite's project
+with the shipped form published, and the real server on 127.0.0.1 (port 0), both from
+``tests/support/``. Helpers live in ``security_helpers``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from security_helpers import FAST_KDF, FORM, SECRET, Server, now
+from security_helpers import FORM, Server, now
+from support.server import serve
 
 from syncserver.forms import publish_form
-from syncserver.project import Project, init_project
-from syncserver.web import create_app
+from syncserver.project import Project
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[Project]:
-    p = init_project(tmp_path / "proj", SECRET, kdf=FAST_KDF, actor="cli:tester")
-    publish_form(p, FORM, now=now(), actor="cli:tester")
-    try:
-        yield p
-    finally:
-        p.close()
+def project(project: Project) -> Project:
+    """The suite's project (``support.project``), with the shipped form published."""
+    publish_form(project, FORM, now=now(), actor="cli:tester")
+    return project
 
 
 @pytest_asyncio.fixture
 async def server(project: Project) -> AsyncIterator[Server]:
-    runner = web.AppRunner(create_app(project))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield Server(project, f"http://127.0.0.1:{port}", session)
-    await runner.cleanup()
+    async with serve(project) as srv:
+        yield Server(srv.project, srv.base, srv.session, srv.app)

@@ -9,19 +9,11 @@ import io
 import uuid
 from pathlib import Path
 
-import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from security_helpers import (
-    FORM,
-    NAME,
-    NARRATIVE,
-    answers,
-    device_request,
-    make_record,
-    now,
-    seal_for,
-)
+from security_helpers import FORM, NAME, NARRATIVE, answers, now
+from support.bundles import make_record, seal_for
+from support.uploader import enroll_offline
 
 from schemas.bundle import read_header
 from syncserver.access import devices
@@ -42,9 +34,7 @@ class Env:
         self.preparer = Preparer.for_project(project)
 
     def device(self, label: str = "laptop-1") -> tuple[Ed25519PrivateKey, uuid.UUID]:
-        key, req = device_request(label=label)
-        resp = devices.enroll(self.project, req, how="file", now=now(), actor="cli:tester")
-        return key, uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+        return enroll_offline(self.project, label=label, now=now())
 
     def ingest(self, dev: uuid.UUID, data: bytes) -> IngestReport:
         bid = read_header(io.BytesIO(data)).bundle_id

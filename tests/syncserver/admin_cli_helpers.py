@@ -17,7 +17,8 @@ from typing import Any
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from server_helpers import device_request, make_record, seal_for
+from support.bundles import make_record, seal_for
+from support.uploader import device_id_of, device_request
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
@@ -70,7 +71,7 @@ class Admin:
         req_file.write_bytes(msgspec.json.encode(req))
         self.ok("devices", "enroll-file", str(req_file), "-o", str(resp_file))
         resp = msgspec.json.decode(resp_file.read_bytes(), type=EnrollmentResponse)
-        return dkey, uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+        return dkey, device_id_of(resp)
 
     def seal(
         self, dkey: Ed25519PrivateKey, device: uuid.UUID, answers: dict[str, Any], seq: int = 1

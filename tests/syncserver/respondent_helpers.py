@@ -10,14 +10,14 @@ import random
 import uuid
 from typing import Any
 
-import msgspec
-from server_helpers import NOW, device_request, make_record, seal_for
+from support.bundles import make_record, seal_for
+from support.project import NOW
+from support.uploader import enroll_offline
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from schemas.wire import Record
-from syncserver.access import devices
 from syncserver.audit.entries import AuditEntry, decode_entry
 from syncserver.forms import publish_form
 from syncserver.ingest import IngestReport, ingest_bundle, persist_upload
@@ -43,9 +43,7 @@ class Env:
     @classmethod
     def create(cls, project: Project) -> Env:
         publish_form(project, FORM, now=NOW, actor="cli:tester")
-        key, req = device_request()
-        resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
-        device = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+        key, device = enroll_offline(project, now=NOW)
         area, preparer = UploadArea(project.config.root), Preparer.for_project(project)
         return cls(project, area, preparer, key, device)
 

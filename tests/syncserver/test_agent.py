@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
-from server_helpers import FAST_KDF, SECRET
+from support.project import FAST_KDF, SECRET
 
 from syncserver.cli import main
 from syncserver.errors import IdentityError, PassphraseRejected

@@ -14,9 +14,9 @@ import aiohttp
 import msgspec
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from device_client import DeviceClient
-from server_helpers import device_request, make_record, seal_for
+from support.bundles import make_record, seal_for
+from support.server import serve
+from support.uploader import DeviceClient
 
 from schemas.bundle import read_header
 from schemas.errors import ReceiptInvalid
@@ -25,7 +25,6 @@ from schemas.survey.synth import synthesize
 from schemas.tlog import parse_checkpoint, verify_checkpoint, verify_consistency
 from schemas.wire import EnrollmentResponse, verify_receipt
 from syncserver.access import devices
-from syncserver.access.devices import create_token
 from syncserver.forms import publish_form
 from syncserver.project import Project
 from syncserver.service import Service
@@ -41,26 +40,13 @@ def now() -> datetime.datetime:
 @pytest_asyncio.fixture
 async def server(project: Project) -> AsyncIterator[tuple[Project, str, aiohttp.ClientSession]]:
     publish_form(project, FORM, now=now(), actor="cli:tester")
-    runner = web.AppRunner(create_app(project))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield project, f"http://127.0.0.1:{port}", session
-    await runner.cleanup()
+    async with serve(project) as srv:
+        yield srv.project, srv.base, srv.session
 
 
 async def enrolled(server) -> tuple[DeviceClient, EnrollmentResponse]:  # type: ignore[no-untyped-def]
     project, base, session = server
-    token = create_token(project, "kit", now=now(), actor="cli:tester")
-    key, req = device_request(token=token)
-    r = await session.post(base + "/v1/enroll", data=msgspec.json.encode(req))
-    assert r.status == 201, await r.text()
-    resp = msgspec.json.decode(await r.read(), type=EnrollmentResponse)
-    device_id = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
-    return DeviceClient(session, base, device_id, key), resp
+    return await DeviceClient.enroll(session, base, project)
 
 
 def bundle(
@@ -182,12 +168,8 @@ async def test_auth_failures(server) -> None:  # type: ignore[no-untyped-def]
     assert r.status == 401
     client.clock_offset = 0
     # the very same signed request twice: the second is a replay
-    import time
-
-    from schemas.wire import sign_request_headers
-
     path = f"/v1/uploads/{uuid.uuid4()}"
-    h = sign_request_headers(client.key, client.device_id, "GET", path, b"", int(time.time()))
+    h = client.headers("GET", path)
     assert (await session.get(base + path, headers=h)).status == 404
     r = await session.get(base + path, headers=h)
     assert r.status == 401

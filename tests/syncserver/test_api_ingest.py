@@ -12,32 +12,23 @@ import io
 import json
 import random
 import sys
-import uuid
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-import aiohttp
 import msgspec
 import pytest
-from aiohttp import web
-from device_client import DeviceClient
-from server_helpers import (
-    NOW,
-    device_request,
-    make_record,
-    seal_for,
-    vector_delivery,
-    vector_project,
-)
+from support.bundles import make_record, seal_for
+from support.project import NOW
+from support.server import serve
+from support.uploader import DeviceClient
+from support.vectors import vector_delivery, vector_project
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
-from schemas.wire import EnrollmentResponse
-from syncserver.access import devices
 from syncserver.forms import publish_form
 from syncserver.project import Project
-from syncserver.web import create_app
 from syncserver.web._base import SERVICE
 
 FORM = shipped_form("escapee-interview")
@@ -56,42 +47,33 @@ def _generator() -> ModuleType:
 
 
 class Server:
+    """The project served in-process (``support.server``), with what these tests ask."""
+
     def __init__(self, project: Project) -> None:
         self.project = project
+        self._serving = serve(project)
 
     async def __aenter__(self) -> Server:
-        self.runner = web.AppRunner(create_app(self.project))
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        self.base = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        served = await self._serving.__aenter__()
+        self.base, self.session, self.app = served.base, served.session, served.app
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.session.close()
-        await self.runner.cleanup()
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._serving.__aexit__(*exc)
 
     async def device(self, when: datetime.datetime | None = None) -> DeviceClient:
-        key, req = device_request()
-        if when is None:
-            token = devices.create_token(
-                self.project, "kit", now=datetime.datetime.now(datetime.UTC), actor="cli:tester"
-            )
-            key, req = device_request(token=token)
-            r = await self.session.post(self.base + "/v1/enroll", data=msgspec.json.encode(req))
-            assert r.status == 201
-            resp = msgspec.json.decode(await r.read(), type=EnrollmentResponse)
-        else:
-            resp = devices.enroll(self.project, req, how="file", now=when, actor="cli:tester")
-        dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
-        return DeviceClient(self.session, self.base, dev, key)
+        """A device enrolled online, or offline at ``when``."""
+        if when is not None:
+            return DeviceClient.offline(self.session, self.base, self.project, now=when)
+        client, _ = await DeviceClient.enroll(self.session, self.base, self.project)
+        return client
 
     def count(self, sql: str) -> object:
         return self.project.store.read_sync(lambda c: c.execute(sql).fetchall())
 
     async def matched(self) -> None:
         """Wait until the background matcher has caught up with every upload."""
-        service = self.runner.app[SERVICE]
+        service = self.app[SERVICE]
         assert await asyncio.to_thread(service.matching.wait_idle, 30)
 
 

@@ -10,15 +10,15 @@ import hashlib
 import io
 import os
 import re
-import uuid
 from pathlib import Path
 
-import aiohttp
 import msgspec
 import pytest
-from aiohttp import web
 from respondent_helpers import Env, interview
-from server_helpers import NOW, device_request, make_record, seal_for
+from support.bundles import make_record, seal_for
+from support.project import NOW
+from support.server import serve
+from support.uploader import device_id_of, device_request, enroll_offline
 
 import syncserver
 from schemas import forms as shipped_forms
@@ -34,7 +34,6 @@ from syncserver.ingest.uploads import UploadArea
 from syncserver.project import Project, open_project
 from syncserver.project.keys import Secret
 from syncserver.respondents import list_candidates
-from syncserver.web import create_app
 
 FORM = shipped_form("escapee-interview")
 FORM_FILE = Path(shipped_forms.__file__).parent / "escapee-interview.toml"
@@ -86,13 +85,13 @@ async def test_every_kind_of_entry_names_who_acted(
         # online enrollment: the token's label acted; offline: whoever ran the command
         dev_key, req = device_request(label="kit-3", token=enroll_token)
         resp = devices.enroll(project, req, how="token", now=NOW)
-        dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+        dev = device_id_of(resp)
         _, offline = device_request(label="kit-4")
         req_file, resp_file = tmp_path / "request.json", tmp_path / "response.json"
         req_file.write_bytes(msgspec.json.encode(offline))
         cli("devices", "enroll-file", str(req_file), "-o", str(resp_file))
         other = msgspec.json.decode(resp_file.read_bytes(), type=EnrollmentResponse)
-        other_dev = uuid.UUID(bytes=msgspec.msgpack.decode(other.certificate.body)["device_id"])
+        other_dev = device_id_of(other)
 
         # a device uploads; the server accepts, supersedes, finds a conflict, quarantines,
         # files respondents and queues or links them
@@ -129,21 +128,14 @@ async def test_every_kind_of_entry_names_who_acted(
         cli("export", "--form", FORM.id, "--out", str(tmp_path / "export"))
 
         # an admin token acts through the API
-        runner = web.AppRunner(create_app(project))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        try:
-            async with aiohttp.ClientSession() as s:
-                auth = {"Authorization": f"Bearer {admin_token}"}
-                path = f"{base}/v1/admin/records/{old.record_id}"
-                r = await s.post(path + "/review", data=b'{"state": "approved"}', headers=auth)
-                assert r.status == 200
-                r = await s.get(path + "?sensitive=1", headers=auth)
-                assert r.status == 200
-        finally:
-            await runner.cleanup()
+        async with serve(project) as srv:
+            s = srv.session
+            auth = {"Authorization": f"Bearer {admin_token}"}
+            path = f"{srv.base}/v1/admin/records/{old.record_id}"
+            r = await s.post(path + "/review", data=b'{"state": "approved"}', headers=auth)
+            assert r.status == 200
+            r = await s.get(path + "?sensitive=1", headers=auth)
+            assert r.status == 200
 
         cli("devices", "revoke", str(other_dev), "--reason", "lost at a checkpoint")
         cli("tokens", "revoke", "temp")
@@ -182,9 +174,7 @@ async def test_every_kind_of_entry_names_who_acted(
 
 
 def test_an_upload_names_its_device_and_quarantine_the_server(project: Project) -> None:
-    key, req = device_request()
-    resp = devices.enroll(project, req, how="file", actor="cli:tester", now=NOW)
-    dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+    key, dev = enroll_offline(project, now=NOW)
     data = seal_for(project, key, dev, [make_record(FORM, {})])  # no form published
     bid = read_header(io.BytesIO(data)).bundle_id
     area = UploadArea(project.config.root)

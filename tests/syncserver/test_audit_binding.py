@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from server_helpers import device_request
+from support.uploader import device_request
 
 import syncserver.web
 from syncserver.audit.entries import AuditEntry, append, encode_entry

@@ -21,7 +21,9 @@ from pathlib import Path
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from server_helpers import FAST_KDF, NOW, SECRET, device_request, make_record, seal_for
+from support.bundles import make_record, seal_for
+from support.project import FAST_KDF, NOW, SECRET
+from support.uploader import enroll_offline
 
 import syncserver.audit.verify as audit_verify
 from schemas.bundle import read_header
@@ -84,9 +86,7 @@ def upload(project, area, device_id, data: bytes, now):  # type: ignore[no-untyp
 
 
 def enroll(project: Project) -> tuple[Ed25519PrivateKey, uuid.UUID]:
-    key, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
-    return key, uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+    return enroll_offline(project, now=NOW)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from server_helpers import device_request
+from support.uploader import device_request, enroll_offline
 
 from schemas.wire import EnrollmentResponse
 from syncserver.cli import main
@@ -117,12 +117,12 @@ def test_quarantine_release_records_review_through_the_cli(
     import io
     import random
 
-    from server_helpers import NOW, make_record, seal_for
+    from support.bundles import make_record, seal_for
+    from support.project import NOW
 
     from schemas.bundle import read_header
     from schemas.forms import shipped_form
     from schemas.survey.synth import synthesize
-    from syncserver.access import devices
     from syncserver.ingest import ingest_bundle, persist_upload
     from syncserver.ingest._prepare import Preparer
     from syncserver.ingest.uploads import UploadArea
@@ -133,9 +133,7 @@ def test_quarantine_release_records_review_through_the_cli(
     form = shipped_form("escapee-interview")
     project = open_project(d, Secret(key_file=key.read_bytes()))
     try:
-        dkey, req = device_request()
-        resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
-        dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+        dkey, dev = enroll_offline(project, now=NOW)
         rec = make_record(form, synthesize(form, random.Random(5), fixed={"consent": "yes"}))
         data = seal_for(project, dkey, dev, [rec])
         bid = read_header(io.BytesIO(data)).bundle_id

@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime
 import os
 import re
-import uuid
 from pathlib import Path
 
-import msgspec
 import pytest
 from admin_cli_helpers import SHIPPED, Admin, make_admin, now, valid_answers
-from server_helpers import device_request
+from support.uploader import device_id_of, device_request
 
 from syncserver.access import devices
 from syncserver.cli import _access as cli
@@ -33,7 +31,7 @@ def enroll_online(admin: Admin, label: str, device_label: str) -> str:
         resp = devices.enroll(project, req, how="token", now=now())
     finally:
         project.close()
-    return str(uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"]))
+    return str(device_id_of(resp))
 
 
 def test_commands_that_only_read_ask_for_no_secret(

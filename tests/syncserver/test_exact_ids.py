@@ -5,23 +5,19 @@ final newline, so one id had many spellings; only the canonical one is accepted 
 
 from __future__ import annotations
 
-import datetime
-import time
 import uuid
 from collections.abc import AsyncIterator
 
-import aiohttp
 import msgspec
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from server_helpers import FAST_KDF, SECRET, device_request
+from support.project import SECRET, new_project
+from support.server import Served, serve
+from support.uploader import device_request
 
-from schemas.wire import EnrollmentResponse, UploadCreate, sign_request_headers
-from syncserver.access.devices import create_token
+from schemas.wire import UploadCreate
 from syncserver.cli import main as syncserver
-from syncserver.project import Project, init_project
-from syncserver.web import create_app
+from syncserver.project import Project
 
 
 def spellings(u: uuid.UUID) -> list[str]:
@@ -29,31 +25,21 @@ def spellings(u: uuid.UUID) -> list[str]:
 
 
 @pytest_asyncio.fixture
-async def served(project: Project) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    runner = web.AppRunner(create_app(project))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", session
-    await runner.cleanup()
+async def served(project: Project) -> AsyncIterator[Served]:
+    async with serve(project) as srv:
+        yield srv
 
 
 @pytest.mark.asyncio
-async def test_a_device_id_header_in_another_spelling_is_refused(
-    project: Project, served: tuple[str, aiohttp.ClientSession]
-) -> None:
-    base, session = served
-    token = create_token(project, "kit", now=datetime.datetime.now(datetime.UTC), actor="cli:t")
-    key, req = device_request(token=token)
-    r = await session.post(base + "/v1/enroll", data=msgspec.json.encode(req))
-    resp = msgspec.json.decode(await r.read(), type=EnrollmentResponse)
-    device = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+async def test_a_device_id_header_in_another_spelling_is_refused(served: Served) -> None:
+    base, session = served.base, served.session
+    client, _ = await served.enroll(actor="cli:t")
+    device = client.device_id
     bundle = uuid.uuid4()
     body = msgspec.json.encode(UploadCreate(bundle_id=bundle, size=10, sha256=bytes(32)))
 
     async def create(device_header: str) -> int:
-        h = sign_request_headers(key, device, "POST", "/v1/uploads", body, int(time.time()))
+        h = client.headers("POST", "/v1/uploads", body)
         h["Sealsync-Device"] = device_header.strip("\n")  # a header holds no newline
         async with session.post(base + "/v1/uploads", data=body, headers=h) as r:
             return r.status
@@ -64,7 +50,7 @@ async def test_a_device_id_header_in_another_spelling_is_refused(
     # A bundle id in the URL: only its own spelling names the upload.
     for other in spellings(bundle)[:4]:
         path = f"/v1/uploads/{other}"
-        h = sign_request_headers(key, device, "GET", path, b"", int(time.time()))
+        h = client.headers("GET", path)
         async with session.get(base + path, headers=h) as r:
             assert r.status == 404, other
 
@@ -73,7 +59,7 @@ def test_an_id_on_the_admin_command_line_in_another_spelling_is_refused(
     tmp_path,
     capsys,  # type: ignore[no-untyped-def]
 ) -> None:
-    init_project(tmp_path / "p", SECRET, kdf=FAST_KDF, actor="cli:t").close()
+    new_project(tmp_path / "p", actor="cli:t").close()
     (tmp_path / "pass").write_text(SECRET.passphrase or "", encoding="utf-8")
     some = uuid.uuid4()
     for other in spellings(some):
@@ -87,9 +73,9 @@ def test_an_id_on_the_admin_command_line_in_another_spelling_is_refused(
 
 @pytest.mark.asyncio
 async def test_a_refused_body_names_its_field_without_quoting_the_pattern(
-    served: tuple[str, aiohttp.ClientSession],
+    served: Served,
 ) -> None:
-    base, session = served
+    base, session = served.base, served.session
     _key, req = device_request(label="kit 7")
     body = msgspec.json.decode(msgspec.json.encode(req))
     body["label"] = "kit\n7"

@@ -19,7 +19,9 @@ from typing import Any
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from server_helpers import NOW, SECRET, device_request, make_record, seal_for
+from support.bundles import make_record, seal_for
+from support.project import NOW, SECRET
+from support.uploader import enroll_offline
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
@@ -27,7 +29,6 @@ from schemas.ids import new_id
 from schemas.survey import ANSWER_TYPES, Form, load_form
 from schemas.survey.synth import synthesize
 from schemas.wire import Record, encode_record
-from syncserver.access import devices
 from syncserver.analysis.export import REDACTED, ExportRefused, ExportReport, export_form
 from syncserver.audit.entries import AuditEntry, decode_entry
 from syncserver.cli import _common as cli
@@ -81,9 +82,7 @@ class Env:
 def make_env(project: Project, *forms: Form) -> Env:
     for f in forms:
         publish_form(project, f, now=NOW, actor="cli:tester")
-    key, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
-    dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+    key, dev = enroll_offline(project, now=NOW)
     return Env(project, key, dev, UploadArea(project.config.root))
 
 

@@ -21,13 +21,13 @@ import sys
 import uuid
 from pathlib import Path
 
-import msgspec
-from server_helpers import NOW, SECRET, device_request, seal_for
+from support.bundles import seal_for
+from support.project import NOW, SECRET
+from support.uploader import enroll_offline
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.wire import Record
-from syncserver.access import devices
 from syncserver.forms import publish_form
 from syncserver.ingest import persist_upload
 from syncserver.ingest.uploads import UploadArea
@@ -134,9 +134,7 @@ def _run(project_dir: Path, bundle_id: uuid.UUID, budget: int) -> dict[str, obje
 
 def test_a_bundle_of_empty_maps_is_quarantined_within_a_memory_limit(project: Project) -> None:
     publish_form(project, FORM, now=NOW, actor="cli:tester")
-    key, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
-    device_id = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+    key, device_id = enroll_offline(project, now=NOW)
     records = _hostile_records()
     data = seal_for(project, key, device_id, records)
     del records

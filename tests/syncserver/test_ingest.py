@@ -9,14 +9,10 @@ import uuid
 
 import msgspec
 import pytest
-from server_helpers import (
-    NOW,
-    device_request,
-    make_record,
-    seal_for,
-    vector_delivery,
-    vector_project,
-)
+from support.bundles import make_record, seal_for
+from support.project import NOW
+from support.uploader import enroll_offline
+from support.vectors import vector_delivery, vector_project
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
@@ -37,11 +33,9 @@ NAME = "합성이름"  # a distinctive synthetic name, searched for in the store
 @pytest.fixture
 def env(project: Project):  # type: ignore[no-untyped-def]
     publish_form(project, FORM, now=NOW, actor="cli:tester")
-    key, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
-    device_id = msgspec.msgpack.decode(resp.certificate.body)["device_id"]
+    key, device_id = enroll_offline(project, now=NOW)
     preparer = Preparer.for_project(project)
-    return project, UploadArea(project.config.root), preparer, key, uuid.UUID(bytes=device_id)
+    return project, UploadArea(project.config.root), preparer, key, device_id
 
 
 def upload(project, area, device_id, data: bytes):  # type: ignore[no-untyped-def]
@@ -219,12 +213,8 @@ def test_expired_device_bundle_goes_to_quarantine(project: Project) -> None:
     import datetime
 
     publish_form(project, FORM, now=NOW, actor="cli:tester")
-    key, req = device_request()
     days = project.config.devices.certificate_days
-    resp = devices.enroll(
-        project, req, how="file", now=NOW - datetime.timedelta(days=days + 1), actor="cli:tester"
-    )
-    dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+    key, dev = enroll_offline(project, now=NOW - datetime.timedelta(days=days + 1))
     area, forms = UploadArea(project.config.root), Preparer.for_project(project)
     r = ingest_bundle(
         project,

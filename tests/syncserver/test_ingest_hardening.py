@@ -18,9 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
-from server_helpers import NOW, device_request, make_record, seal_for
+from support.bundles import make_record, seal_for
+from support.project import NOW
+from support.uploader import enroll_offline
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
@@ -44,9 +45,7 @@ class Kit:
 
     def __init__(self, project: Project, now: datetime.datetime = NOW) -> None:
         self.project = project
-        self.key, req = device_request()
-        resp = devices.enroll(project, req, how="file", now=now, actor=ACTOR)
-        self.device_id = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+        self.key, self.device_id = enroll_offline(project, now=now, actor=ACTOR)
         self.seq = 0
 
     def bundle(self, n: int = 1, seed: int = 0) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 from respondent_helpers import Env, interview
-from server_helpers import seal_for
+from support.bundles import seal_for
 
 from schemas.bundle import read_header
 from syncserver.ingest._prepare import Preparer, PreparerPool, pool_for_project, worker_preparer

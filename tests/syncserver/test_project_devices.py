@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from server_helpers import FAST_KDF, NOW, SECRET, device_request
+from support.project import FAST_KDF, NOW, SECRET
+from support.uploader import device_request
 
 from schemas import certs
 from schemas.errors import CertificateInvalid

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from admin_cli_helpers import FORM, SHIPPED, Admin, make_admin, now, valid_answers
-from server_helpers import make_record
+from support.bundles import make_record
 
 from schemas.bundle import DeviceKey, seal_bundle
 from schemas.errors import BundleReason

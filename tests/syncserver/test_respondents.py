@@ -11,7 +11,8 @@ from pathlib import Path
 import msgspec
 import pytest
 from respondent_helpers import FORM, Env, interview
-from server_helpers import NOW, make_record
+from support.bundles import make_record
+from support.project import NOW
 
 from schemas.wire import Record
 from syncserver.analysis.export import export_form

@@ -7,14 +7,14 @@ import io
 import random
 import uuid
 
-import msgspec
 import pytest
-from server_helpers import NOW, device_request, make_record, seal_for
+from support.bundles import make_record, seal_for
+from support.project import NOW
+from support.uploader import enroll_offline
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
-from syncserver.access import devices
 from syncserver.audit.entries import decode_entry
 from syncserver.errors import NotFound, UploadConflict
 from syncserver.forms import publish_form
@@ -37,9 +37,7 @@ NAME = "시험이름"
 
 @pytest.fixture
 def env(project: Project):  # type: ignore[no-untyped-def]
-    key, req = device_request()
-    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
-    dev = uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
+    key, dev = enroll_offline(project, now=NOW)
     return project, UploadArea(project.config.root), Preparer.for_project(project), key, dev
 
 
