@@ -15,7 +15,8 @@ Two things exist only here, for several servers on one database:
   commits: indexes are gap-free, in commit order, and the MAC chain is one chain
   (docs/spec/audit-log-v1.md §14.3).
 - ``blob_chunks`` and ``part_chunks``: received bundles and uploads in progress, in
-  chunks, so that servers share nothing but the database (no blob directory).
+  chunks, so that servers share nothing but the database (no blob directory); written
+  and read by :mod:`syncserver.store.blobs` (appends lock the upload's row).
 
 The version is kept in ``schema_version`` (SQLite keeps it in ``PRAGMA user_version``).
 """
@@ -209,11 +210,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (sha256, n)
     );
     CREATE TABLE part_chunks (
-        bundle_id  bytea NOT NULL,
-        n          integer NOT NULL,
-        data       bytea NOT NULL,
+        bundle_id   bytea NOT NULL,
+        n           integer NOT NULL,
+        data        bytea NOT NULL,
+        written_ms  bigint NOT NULL,
         PRIMARY KEY (bundle_id, n)
     );
+    -- sealed bundles do not compress: stored out of line without trying
+    ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+    ALTER TABLE part_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
     """,
 ]
 
