@@ -5,8 +5,8 @@ Row types and the repository interfaces every backend implements (the SQLite one
 :mod:`syncserver.store.sqlite`):
 
 - :class:`RespondentsRepo` (``tx.respondents``): one row per interview (record) that
-  has been registered, in registration order (``seq``, dense from 1), with its keyed
-  tokens, its state and the respondent (cluster) it belongs to;
+  has been registered, in registration order (``seq``, increasing from 1), with its
+  keyed tokens, its state and the respondent (cluster) it belongs to;
 - :class:`PostingsRepo` (``tx.postings``): which interviews are filed under a token;
 - :class:`LinksRepo` (``tx.links``): links between two interviews, automatic or made by
   a person; never deleted, a removed link keeps who removed it and when;
@@ -19,6 +19,11 @@ order of :class:`uuid.UUID`): methods that take a pair accept it in either order
 store keeps tokens as opaque bytes: what they mean (and how :class:`Interview.tokens` is
 encoded) is :mod:`syncserver.respondents`' business. Nothing here holds an identity
 answer in clear.
+
+Several servers may share one store. Whatever changes clusters, links or review
+decisions first takes :meth:`RespondentsRepo.lock_clusters` (a matching pass takes it
+with :meth:`RespondentsRepo.begin_pass`), so that such transactions run one after
+another whichever server runs them, each seeing what the one before it committed.
 """
 
 from __future__ import annotations
@@ -155,12 +160,47 @@ class RespondentsRepo(Protocol):
         it already holds these tokens of this version nothing changes and the answer is
         False; otherwise it is taken out of the postings it was filed under (its new
         ones are filed by :meth:`PostingsRepo.file`) and its tokens, postings and state
-        replaced. True when a row was added or replaced."""
+        replaced. True when a row was added or replaced.
+
+        Atomic: of two transactions registering one record at once (two servers), the
+        second waits for the first to end and then finds its row, as if it had run
+        after it."""
         ...
 
     def registered(self) -> int:
-        """How many interviews were ever registered (the largest ``seq``: seqs are
-        dense from 1, and rows never deleted)."""
+        """How many interviews were ever registered (rows are never deleted; seqs may
+        have gaps, where a transaction that allocated one rolled back)."""
+        ...
+
+    def lock_clusters(self) -> None:
+        """Serialise the transactions that change clusters, links or review decisions,
+        until this one ends: another transaction that takes this lock waits, and then
+        reads what this one wrote. Take it before the transaction's first read, and
+        before its first audit entry (which serialises appenders until they commit).
+        (PostgreSQL: the row of ``respondent_matching``, locked ``FOR UPDATE``; SQLite,
+        with one writer, needs none.)"""
+        ...
+
+    def passes(self) -> int:
+        """How many matching passes have been committed (:meth:`begin_pass`). A matcher
+        reads it in the snapshot it scores in, and hands it to the pass's write."""
+        ...
+
+    def begin_pass(self) -> int:
+        """Begin a matching pass in this write transaction: take :meth:`lock_clusters`,
+        count the pass, and return how many passes were committed before it. When that
+        differs from :meth:`passes` read with the pass's scores, another pass committed
+        in between (on another server): what it filed was not seen, and the scores must
+        be read again, now, under the lock. (SQLite: its one process matches under the
+        matcher's own lock, so nothing is counted and both answer 0.)"""
+        ...
+
+    def waiting(
+        self, record_ids: Collection[uuid.UUID], *, hold: bool = False
+    ) -> dict[uuid.UUID, bytes]:
+        """The tokens of those of ``record_ids`` that are registered and ``pending``.
+        ``hold`` (in a write transaction): their rows stay as read until this
+        transaction ends (a registration of a new version waits for it)."""
         ...
 
     def seqs(self, record_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -211,7 +251,8 @@ class RespondentsRepo(Protocol):
     def needing_tokens(self, token_version: int, *, everything: bool = False) -> list[uuid.UUID]:
         """Records with a version not superseded that have no respondent row or tokens
         of another version than ``token_version`` (every such record with
-        ``everything``), in the order they were received (then by id)."""
+        ``everything``), in the order of their first reception of such a version (then
+        by id)."""
         ...
 
     def counts(self) -> RespondentCounts:
@@ -284,15 +325,17 @@ class CandidatesRepo(Protocol):
         self, x: uuid.UUID, y: uuid.UUID, *, score: float, levels: str, at_ms: int
     ) -> int | None:
         """Open a review item on the pair (in either order) and return its id (the
-        store allocates it); None, and nothing changed, if the pair has a row already
-        (queued or decided before)."""
+        store allocates it: increasing, not always by one); None, and nothing changed,
+        if the pair has a row already (queued or decided before, or by a transaction
+        committing meanwhile, which this one waits for)."""
         ...
 
     def decide(
         self, x: uuid.UUID, y: uuid.UUID, state: CandidateState, *, at_ms: int, by: str
     ) -> None:
         """Record a person's decision on the pair (in either order): a new row, or the
-        pair's row (a review item, or an earlier decision) updated."""
+        pair's row (a review item, or an earlier decision) updated (in one statement:
+        of two decisions at once, the later committed stands)."""
         ...
 
     def settle_within(

@@ -8,12 +8,15 @@ server's locale). What SQLite gets from ``rowid`` is a real column here: ``recor
 (the order records were merged in, which exports follow) and the identity columns of
 ``quarantine``, ``respondents``, ``respondent_links`` and ``respondent_candidates``.
 
-Two things exist only here, for several servers on one database:
+Three things exist only here, for several servers on one database:
 
 - ``audit_head``: one row holding the index and MAC of the newest audit entry. An
   appender takes it ``FOR UPDATE``, so that appenders queue until the one before them
   commits: indexes are gap-free, in commit order, and the MAC chain is one chain
   (docs/spec/audit-log-v1.md §14.3).
+- ``respondent_matching``: one row, the lock that matching passes, links and review
+  decisions take ``FOR UPDATE`` (one at a time across servers), and the count of
+  matching passes committed (:mod:`._respondents`).
 - ``blob_chunks`` and ``part_chunks``: received bundles and uploads in progress, in
   chunks, so that servers share nothing but the database (no blob directory); written
   and read by :mod:`syncserver.store.blobs` (appends lock the upload's row).
@@ -202,6 +205,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX respondent_candidates_open ON respondent_candidates(id) WHERE state = 'open';
     CREATE INDEX respondent_candidates_b ON respondent_candidates(b);
+
+    CREATE TABLE respondent_matching (
+        one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+        passes  bigint NOT NULL
+    );
+    INSERT INTO respondent_matching (passes) VALUES (0);
 
     CREATE TABLE blob_chunks (
         sha256  bytea NOT NULL,

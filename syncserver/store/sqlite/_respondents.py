@@ -120,8 +120,32 @@ class SqliteRespondents:
         return True
 
     def registered(self) -> int:
+        # The largest seq: SQLite's rowids are dense here (rows are never deleted, and a
+        # rolled-back insert gives its rowid back), and MAX reads one index entry.
         (n,) = self._c.execute("SELECT COALESCE(MAX(seq), 0) FROM respondents").fetchone()
         return int(n)
+
+    def lock_clusters(self) -> None:
+        pass  # one writer: transactions never overlap
+
+    def passes(self) -> int:
+        return 0  # one process matches, under its matcher's lock: nothing to tell apart
+
+    def begin_pass(self) -> int:
+        return 0
+
+    def waiting(
+        self, record_ids: Collection[uuid.UUID], *, hold: bool = False
+    ) -> dict[uuid.UUID, bytes]:
+        out: dict[uuid.UUID, bytes] = {}
+        for chunk in _chunks([r.bytes for r in record_ids]):
+            for rid, tokens in self._c.execute(
+                "SELECT record_id, tokens FROM respondents WHERE state = 'pending'"
+                f" AND record_id IN ({_marks(len(chunk))})",
+                chunk,
+            ):
+                out[_u(rid)] = tokens
+        return out
 
     def seqs(self, record_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
         out: dict[uuid.UUID, int] = {}
@@ -172,14 +196,13 @@ class SqliteRespondents:
         }
 
     def recluster(self, component: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
-        ids = sorted(r.bytes for r in component)
-        if not ids:
-            return {}
-        rows = self._c.execute(
-            "SELECT record_id, seq, respondent_id, cluster_id FROM respondents"
-            f" WHERE record_id IN ({_marks(len(ids))})",
-            ids,
-        ).fetchall()
+        rows: list[tuple[bytes, int, bytes, bytes]] = []
+        for chunk in _chunks(sorted(r.bytes for r in component)):
+            rows += self._c.execute(
+                "SELECT record_id, seq, respondent_id, cluster_id FROM respondents"
+                f" WHERE record_id IN ({_marks(len(chunk))})",
+                chunk,
+            ).fetchall()
         if not rows:
             return {}
         founder = min(rows, key=lambda r: r[1])[2]
@@ -230,10 +253,10 @@ class SqliteRespondents:
         return [
             _u(r[0])
             for r in self._c.execute(
-                "SELECT DISTINCT r.record_id FROM records r LEFT JOIN respondents p"
+                "SELECT r.record_id FROM records r LEFT JOIN respondents p"
                 " ON p.record_id = r.record_id WHERE r.status != 'superseded'"
                 + ("" if everything else " AND (p.seq IS NULL OR p.token_version != ?)")
-                + " ORDER BY r.received_ms, r.record_id",
+                + " GROUP BY r.record_id ORDER BY MIN(r.received_ms), r.record_id",
                 () if everything else (token_version,),
             )
         ]
@@ -433,14 +456,28 @@ class SqliteCandidates:
         at_ms: int,
         by: str,
     ) -> None:
-        ms = sorted(m.bytes for m in members)
-        if len(ms) < 2:
+        ms = {m.bytes for m in members}
+        if len(ms) < 2 or not states:
             return
-        marks = _marks(len(ms))
-        self._c.execute(
+        # The pairs with a in a chunk and b among members, then each by id: a statement
+        # naming every member twice would meet SQLite's limit on parameters in a large
+        # cluster (999 in builds before 3.32, 32,766 since).
+        wanted = [*states]
+        inside: list[int] = []
+        for chunk in _chunks(sorted(ms)):
+            inside += [
+                i
+                for i, b in self._c.execute(
+                    "SELECT id, b FROM respondent_candidates"
+                    f" WHERE state IN ({_marks(len(wanted))}) AND a IN ({_marks(len(chunk))})",
+                    [*wanted, *chunk],
+                )
+                if b in ms
+            ]
+        self._c.executemany(
             "UPDATE respondent_candidates SET state = 'settled', decided_ms = ?, decided_by = ?"
-            f" WHERE state IN ({_marks(len(states))}) AND a IN ({marks}) AND b IN ({marks})",
-            [at_ms, by, *states, *ms, *ms],
+            " WHERE id = ?",
+            [(at_ms, by, i) for i in inside],
         )
 
     def any_between(

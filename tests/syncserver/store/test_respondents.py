@@ -1,12 +1,14 @@
 """The respondents repositories (tx.respondents, tx.postings, tx.links, tx.candidates) on
-a bare store, with synthetic tokens (random bytes: no person behind them)."""
+a bare store of every backend (the conftest's ``store``), with synthetic tokens (random
+bytes: no person behind them)."""
 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import pytest
@@ -20,6 +22,7 @@ from syncserver.store import (
     RespondentCounts,
     RespondentState,
     SqliteStore,
+    Store,
     StoredLink,
     Tx,
 )
@@ -35,15 +38,6 @@ OPEN, LINKED, DISTINCT, SETTLED = (
 )
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "store.db").open()
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 def _tok() -> bytes:
     return os.urandom(TOKEN_BYTES)
 
@@ -53,16 +47,39 @@ def _ids(n: int) -> list[uuid.UUID]:
     return sorted(uuid.uuid4() for _ in range(n))
 
 
-def _w(store: SqliteStore, fn: Callable[[Tx], T]) -> T:
+def _w(store: Store, fn: Callable[[Tx], T]) -> T:
     return store.write_sync(fn)
 
 
-def _r(store: SqliteStore, fn: Callable[[Tx], T]) -> T:
+def _r(store: Store, fn: Callable[[Tx], T]) -> T:
     return store.read_sync(fn)
 
 
+def _race(n: int, fn: Callable[[int], T]) -> list[T]:
+    """``fn(0)`` … ``fn(n - 1)`` in ``n`` threads released together (as ``n`` servers
+    would run them); their results, in that order."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> T:
+        barrier.wait(timeout=30)
+        return fn(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def _meet(others: threading.Barrier) -> None:
+    """Inside a transaction: wait for the other racers to come this far too, so that
+    they all pass the point together, unless a lock keeps them out (then this one goes on
+    alone after half a second, and the others, let in later, do not wait)."""
+    try:
+        others.wait(timeout=0.5)
+    except threading.BrokenBarrierError:
+        pass
+
+
 def _register(
-    store: SqliteStore,
+    store: Store,
     record: uuid.UUID,
     *,
     tokens: bytes = b"t",
@@ -81,7 +98,7 @@ def _register(
 # -- respondents --------------------------------------------------------------------------
 
 
-def test_a_new_interview_gets_the_next_seq_and_a_cluster_of_its_own(store: SqliteStore) -> None:
+def test_a_new_interview_gets_the_next_seq_and_a_cluster_of_its_own(store: Store) -> None:
     a, b = _ids(2)
     assert _r(store, lambda tx: tx.respondents.registered()) == 0
     assert _register(store, a, tokens=b"ta") and _register(store, b, tokens=b"tb")
@@ -99,7 +116,7 @@ def test_a_new_interview_gets_the_next_seq_and_a_cluster_of_its_own(store: Sqlit
     assert _r(store, lambda tx: tx.respondents.cluster_of(uuid.uuid4())) is None
 
 
-def test_registering_the_same_tokens_again_changes_nothing(store: SqliteStore) -> None:
+def test_registering_the_same_tokens_again_changes_nothing(store: Store) -> None:
     (a,) = _ids(1)
     assert _register(store, a, tokens=b"x", state=RespondentState.MATCHED)
     assert not _register(store, a, tokens=b"x", state=RespondentState.PENDING)
@@ -110,7 +127,7 @@ def test_registering_the_same_tokens_again_changes_nothing(store: SqliteStore) -
     assert _r(store, lambda tx: tx.respondents.registered()) == 1
 
 
-def test_new_tokens_take_the_interview_out_of_its_old_postings(store: SqliteStore) -> None:
+def test_new_tokens_take_the_interview_out_of_its_old_postings(store: Store) -> None:
     a, b = _ids(2)
     old, kept, new = _tok(), _tok(), _tok()
     _register(store, a, tokens=b"1", postings=[old, kept])
@@ -135,7 +152,7 @@ def test_new_tokens_take_the_interview_out_of_its_old_postings(store: SqliteStor
     assert _r(store, lambda tx: tx.respondents.cluster_of(a)) == cluster
 
 
-def test_batches_larger_than_a_chunk_are_read_whole(store: SqliteStore) -> None:
+def test_batches_larger_than_a_chunk_are_read_whole(store: Store) -> None:
     ids = _ids(1203)
     tokens = [_tok() for _ in ids]
     common = _tok()
@@ -166,7 +183,7 @@ def test_batches_larger_than_a_chunk_are_read_whole(store: SqliteStore) -> None:
     assert _r(store, lambda tx: tx.respondents.pending()) == ids
 
 
-def test_empty_batches_ask_nothing(store: SqliteStore) -> None:
+def test_empty_batches_ask_nothing(store: Store) -> None:
     assert _r(store, lambda tx: tx.respondents.seqs([])) == {}
     assert _r(store, lambda tx: tx.respondents.interviews([])) == {}
     assert _r(store, lambda tx: tx.respondents.clusters_of([])) == {}
@@ -178,7 +195,7 @@ def test_empty_batches_ask_nothing(store: SqliteStore) -> None:
     _w(store, lambda tx: tx.postings.file([]))
 
 
-def test_a_cluster_takes_the_id_of_its_earliest_interview(store: SqliteStore) -> None:
+def test_a_cluster_takes_the_id_of_its_earliest_interview(store: Store) -> None:
     a, b, c = _ids(3)
     for r in (c, a, b):  # registered c first
         _register(store, r)
@@ -196,7 +213,7 @@ def test_a_cluster_takes_the_id_of_its_earliest_interview(store: SqliteStore) ->
     assert _w(store, lambda tx: tx.respondents.recluster({a, c})) == {a: first, c: first}
 
 
-def test_states_counts_and_details(store: SqliteStore) -> None:
+def test_states_counts_and_details(store: Store) -> None:
     a, b, c = _ids(3)
     for r in (a, b, c):
         _register(store, r)
@@ -216,7 +233,7 @@ def test_states_counts_and_details(store: SqliteStore) -> None:
     assert details[1].state == "matched"  # the enum's value is what is stored
 
 
-def test_an_empty_store_counts_zero(store: SqliteStore) -> None:
+def test_an_empty_store_counts_zero(store: Store) -> None:
     assert _r(store, lambda tx: tx.respondents.counts()) == RespondentCounts(
         interviews=0, respondents=0, pending=0
     )
@@ -258,7 +275,7 @@ def _record(
     )
 
 
-def test_records_that_need_their_tokens_filed(store: SqliteStore) -> None:
+def test_records_that_need_their_tokens_filed(store: Store) -> None:
     a, b, c, d, e = _ids(5)
 
     def fill(tx: Tx) -> None:
@@ -284,7 +301,7 @@ def test_records_that_need_their_tokens_filed(store: SqliteStore) -> None:
 
 
 def test_details_of_a_cluster_name_its_records_form_and_first_reception(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     a, b = _ids(2)
 
@@ -308,7 +325,7 @@ def test_details_of_a_cluster_name_its_records_form_and_first_reception(
 # -- links --------------------------------------------------------------------------------
 
 
-def test_links_are_kept_in_id_order_and_removed_without_loss(store: SqliteStore) -> None:
+def test_links_are_kept_in_id_order_and_removed_without_loss(store: Store) -> None:
     a, b, c = _ids(3)
     _w(
         store,
@@ -350,7 +367,7 @@ def test_links_are_kept_in_id_order_and_removed_without_loss(store: SqliteStore)
     assert (removed.id, removed.removed_ms, removed.removed_by) == (ab.id, T0 + 2, "manager:y")
 
 
-def test_links_and_items_of_many_interviews_are_read_whole(store: SqliteStore) -> None:
+def test_links_and_items_of_many_interviews_are_read_whole(store: Store) -> None:
     ids = _ids(1300)
 
     def fill(tx: Tx) -> None:
@@ -374,7 +391,7 @@ def test_links_and_items_of_many_interviews_are_read_whole(store: SqliteStore) -
 # -- candidates ---------------------------------------------------------------------------
 
 
-def test_a_pair_is_queued_once(store: SqliteStore) -> None:
+def test_a_pair_is_queued_once(store: Store) -> None:
     a, b = _ids(2)
     _register(store, a)
     first = _w(store, lambda tx: tx.candidates.queue(b, a, score=9.5, levels="folded", at_ms=T0))
@@ -391,7 +408,7 @@ def test_a_pair_is_queued_once(store: SqliteStore) -> None:
     assert _r(store, lambda tx: tx.candidates.pair(a, uuid.uuid4())) is None
 
 
-def test_a_decision_updates_the_pair_or_makes_it(store: SqliteStore) -> None:
+def test_a_decision_updates_the_pair_or_makes_it(store: Store) -> None:
     a, b, c = _ids(3)
     cid = _w(store, lambda tx: tx.candidates.queue(a, b, score=9.5, levels="folded", at_ms=T0))
     _w(store, lambda tx: tx.candidates.decide(b, a, LINKED, at_ms=T0 + 5, by="manager:x"))
@@ -416,7 +433,7 @@ def test_a_decision_updates_the_pair_or_makes_it(store: SqliteStore) -> None:
     assert (later.id, later.state, later.decided_by) == (ac.id, LINKED, "manager:z")
 
 
-def test_pairs_within_a_cluster_are_settled(store: SqliteStore) -> None:
+def test_pairs_within_a_cluster_are_settled(store: Store) -> None:
     a, b, c, d = _ids(4)
     _w(store, lambda tx: tx.candidates.queue(a, b, score=9.0, levels="l", at_ms=T0))
     _w(store, lambda tx: tx.candidates.queue(a, d, score=9.0, levels="l", at_ms=T0))
@@ -442,7 +459,7 @@ def test_pairs_within_a_cluster_are_settled(store: SqliteStore) -> None:
     )
 
 
-def test_a_pair_between_two_groups_is_found_in_its_state(store: SqliteStore) -> None:
+def test_a_pair_between_two_groups_is_found_in_its_state(store: Store) -> None:
     ids = _ids(1100)
     a, b, c = ids[0], ids[-1], ids[500]
     _w(store, lambda tx: tx.candidates.decide(a, b, DISTINCT, at_ms=T0, by="m"))
@@ -459,7 +476,7 @@ def test_a_pair_between_two_groups_is_found_in_its_state(store: SqliteStore) -> 
     assert not _r(store, lambda tx: tx.candidates.any_between({a}, set(), OPEN))
 
 
-def test_items_ranked_by_score_then_id(store: SqliteStore) -> None:
+def test_items_ranked_by_score_then_id(store: Store) -> None:
     a, b, c, d = _ids(4)
     low = _w(store, lambda tx: tx.candidates.queue(a, b, score=8.0, levels="l", at_ms=T0))
     high = _w(store, lambda tx: tx.candidates.queue(a, c, score=12.0, levels="l", at_ms=T0))
@@ -493,3 +510,136 @@ def test_the_stored_token_width_is_the_pseudonyms_width() -> None:
     from syncserver.respondents._pseudonyms import TOKEN_BYTES as PSEUDONYM_BYTES
 
     assert TOKEN_BYTES == PSEUDONYM_BYTES
+
+
+# -- several servers ----------------------------------------------------------------------
+
+
+def test_the_interviews_waiting_are_the_pending_ones_with_their_tokens(store: Store) -> None:
+    a, b, c = _ids(3)
+    _register(store, a, tokens=b"ta")
+    _register(store, b, tokens=b"tb", state=RespondentState.MATCHED)
+    assert _r(store, lambda tx: tx.respondents.waiting([a, b, c])) == {a: b"ta"}
+    assert _r(store, lambda tx: tx.respondents.waiting([])) == {}
+    _register(store, a, tokens=b"ta2")  # registered again: its new tokens
+    assert _w(store, lambda tx: tx.respondents.waiting({a, c}, hold=True)) == {a: b"ta2"}
+    _w(store, lambda tx: tx.respondents.mark_matched(a))
+    assert _r(store, lambda tx: tx.respondents.waiting([a])) == {}
+
+
+def test_a_pass_tells_whether_another_committed_after_its_read(store: Store) -> None:
+    mark = _r(store, lambda tx: tx.respondents.passes())
+    assert _w(store, lambda tx: tx.respondents.begin_pass()) == mark  # none in between
+    _w(store, lambda tx: tx.respondents.lock_clusters())  # a lock alone counts nothing
+    if isinstance(store, SqliteStore):  # one process matches: nothing is counted
+        assert _w(store, lambda tx: tx.respondents.begin_pass()) == mark == 0
+        return
+    assert _r(store, lambda tx: tx.respondents.passes()) == mark + 1
+    assert _w(store, lambda tx: tx.respondents.begin_pass()) == mark + 1  # one in between
+
+
+def test_large_clusters_are_made_and_settled_whole(store: Store) -> None:
+    ids = _ids(1300)  # more than a chunk of ids (SQLite reads them 500 at a time)
+    outside = uuid.UUID(int=(1 << 128) - 1)
+
+    def fill(tx: Tx) -> None:
+        for r in [*ids, outside]:
+            tx.respondents.register(
+                r,
+                token_version=1,
+                tokens=b"t",
+                postings=(),
+                state=RespondentState.PENDING,
+                at_ms=T0,
+            )
+        for x, y in [(ids[0], ids[1299]), (ids[1], ids[700]), (ids[2], outside)]:
+            tx.candidates.queue(x, y, score=9.0, levels="l", at_ms=T0)
+
+    _w(store, fill)
+    first = _r(store, lambda tx: tx.respondents.cluster_of(ids[0]))
+    merged = _w(store, lambda tx: tx.respondents.recluster(ids))
+    assert merged == dict.fromkeys(ids, first)
+    assert _r(store, lambda tx: tx.respondents.members(first)) == set(ids)
+    _w(store, lambda tx: tx.candidates.settle_within(ids, states=[OPEN], at_ms=T0, by="s"))
+    states = [x.state for x in _r(store, lambda tx: tx.candidates.touching(ids))]
+    assert states == [SETTLED, SETTLED, OPEN]
+
+
+def test_one_record_registered_twice_at_once_has_one_row(store: Store) -> None:
+    (a,) = _ids(1)
+    tokens = [b"first", b"second"]
+    added = _race(2, lambda i: _register(store, a, tokens=tokens[i], postings=[_tok()]))
+    assert added == [True, True]  # one added the row, the other replaced its tokens
+    assert _r(store, lambda tx: tx.respondents.registered()) == 1
+    seqs = _r(store, lambda tx: tx.respondents.seqs([a]))
+    (row,) = _r(store, lambda tx: tx.respondents.interviews(seqs.values())).values()
+    assert row.record_id == a and row.tokens in tokens
+
+
+def test_one_pair_queued_twice_at_once_is_queued_once(store: Store) -> None:
+    a, b = _ids(2)
+    ids = _race(
+        2,
+        lambda i: _w(store, lambda tx: tx.candidates.queue(a, b, score=9.0, levels="l", at_ms=T0)),
+    )
+    assert sorted(ids, key=lambda x: x is None)[1] is None
+    (item,) = _r(store, lambda tx: tx.candidates.touching([a]))
+    assert item.id in ids and item.state == OPEN
+
+
+def test_two_decisions_on_one_pair_at_once_leave_one_row(store: Store) -> None:
+    a, b = _ids(2)
+    states, who = [LINKED, DISTINCT], ["manager:x", "manager:y"]
+    _race(
+        2,
+        lambda i: _w(store, lambda tx: tx.candidates.decide(a, b, states[i], at_ms=T0, by=who[i])),
+    )
+    (item,) = _r(store, lambda tx: tx.candidates.touching([b]))
+    assert (item.state, item.decided_by) in set(zip(states, who, strict=True))
+
+
+def test_a_check_then_link_under_the_lock_links_once(store: Store) -> None:
+    a, b = _ids(2)
+    checked = threading.Barrier(4)
+
+    def link_unless_linked(tx: Tx) -> bool:
+        tx.respondents.lock_clusters()
+        linked = bool(tx.links.in_force(a))
+        _meet(checked)
+        if linked:
+            return False
+        tx.links.add(a, b, how=LinkHow.MANUAL, score=None, levels=None, at_ms=T0, actor="m")
+        return True
+
+    made = _race(4, lambda _: _w(store, link_unless_linked))
+    assert sorted(made) == [False, False, False, True]
+    assert len(_r(store, lambda tx: tx.links.touching([a]))) == 1
+
+
+def test_passes_on_two_servers_run_one_after_the_other(store: Store) -> None:
+    if isinstance(store, SqliteStore):
+        pytest.skip("SQLite: one process matches, under its matcher's lock")
+    a, b = _ids(2)
+    begun = threading.Barrier(2)
+
+    def one_pass(record: uuid.UUID) -> Callable[[Tx], tuple[int, int]]:
+        def tx(tx: Tx) -> tuple[int, int]:
+            before = tx.respondents.begin_pass()
+            _meet(begun)
+            seen = tx.respondents.registered()
+            tx.respondents.register(
+                record,
+                token_version=1,
+                tokens=b"t",
+                postings=(),
+                state=RespondentState.PENDING,
+                at_ms=T0,
+            )
+            return before, seen
+
+        return tx
+
+    passes = _race(2, lambda i: _w(store, one_pass([a, b][i])))
+    # the pass counted second began after the first committed, and saw what it wrote
+    assert sorted(passes) == [(0, 0), (1, 1)]
+    assert _r(store, lambda tx: tx.respondents.passes()) == 2
