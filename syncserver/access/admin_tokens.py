@@ -72,12 +72,10 @@ def create_token(
     row = AdminToken(token_hash=stored, role=Role(role), label=label, created_ms=ms(now))
 
     def tx(tx: Tx) -> None:
-        if tx.admin_tokens.live_by_label(label) is not None:
-            raise SyncServerError(
-                f"a live token is already labelled {label!r}",
-                hint="revoke it first or choose another label",
-            )
-        tx.admin_tokens.add(row)
+        # The check answers most cases; add() refuses (False) a label that another
+        # server's transaction took after it, so the answer is the same either way.
+        if tx.admin_tokens.live_by_label(label) is not None or not tx.admin_tokens.add(row):
+            raise _label_taken(label)
         append(
             tx,
             AuditEntry(
@@ -95,6 +93,13 @@ def create_token(
 
     project.store.write_sync(tx)
     return token
+
+
+def _label_taken(label: str) -> SyncServerError:
+    return SyncServerError(
+        f"a live token is already labelled {label!r}",
+        hint="revoke it first or choose another label",
+    )
 
 
 def list_tokens(project: Project) -> list[TokenInfo]:

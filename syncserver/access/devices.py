@@ -157,10 +157,7 @@ def enroll_tx(
                 raise _token_invalid()
             by = f"enroll-token:{token.label}"
         if tx.devices.by_key(request.public_key) is not None:
-            raise DeviceError(
-                "this device key is already enrolled",
-                hint="a device that was reset must create a new key and request",
-            )
+            raise _key_enrolled()
         serial = tx.devices.next_serial()
         device_id = new_id()
         cert = certs.DeviceCertificate(
@@ -185,7 +182,8 @@ def enroll_tx(
             enrolled_ms=ms(now),
             enrolled_how=EnrollHow(how),
         )
-        tx.devices.add(device)
+        if not tx.devices.add(device):
+            raise _key_enrolled()  # by another server meanwhile: this one rolls back
         if token_hash is not None and not tx.enroll_tokens.use(token_hash, device_id, ms(now)):
             raise _token_invalid()  # used meanwhile by another writer: this one rolls back
         detail: dict[str, str | int | bool] = {
@@ -213,6 +211,13 @@ def enroll_tx(
         )
 
     return tx
+
+
+def _key_enrolled() -> DeviceError:
+    return DeviceError(
+        "this device key is already enrolled",
+        hint="a device that was reset must create a new key and request",
+    )
 
 
 def _token_invalid() -> TokenInvalid:

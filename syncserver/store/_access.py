@@ -94,6 +94,13 @@ class DevicesRepo(Protocol):
         """The device ``device_id``, revoked or not; None if it was never enrolled."""
         ...
 
+    def get_locked(self, device_id: uuid.UUID) -> Device | None:
+        """:meth:`get`, in a write transaction, with the device's row locked until it
+        ends: another server's ``get_locked`` of the same device waits for this
+        transaction, then reads what it wrote (the bundle chain read, then advanced, as
+        one step). SQLite has one writer: a plain read."""
+        ...
+
     def by_key(self, public_key: bytes) -> Device | None:
         """The device enrolled with ``public_key`` (a key is enrolled at most once)."""
         ...
@@ -109,8 +116,10 @@ class DevicesRepo(Protocol):
         back."""
         ...
 
-    def add(self, device: Device) -> None:
-        """Store a newly enrolled device (its id, serial and key are new)."""
+    def add(self, device: Device) -> bool:
+        """Store a newly enrolled device (its id and serial are new). False, and nothing
+        stored, if its key is enrolled already, even by a transaction of another server
+        still committing: a key is enrolled once."""
         ...
 
     def revoke(self, device_id: uuid.UUID, at_ms: int, reason: str) -> bool:
@@ -118,9 +127,10 @@ class DevicesRepo(Protocol):
         already revoked."""
         ...
 
-    def advance_chain(self, device_id: uuid.UUID, last_seq: int, last_bundle: bytes) -> None:
+    def advance_chain(self, device_id: uuid.UUID, last_seq: int, last_bundle: bytes) -> bool:
         """Where the device's bundle chain now stands: its sequence number and the
-        SHA-256 of that bundle."""
+        SHA-256 of that bundle. The chain only moves forward: False (and nothing changed)
+        if it already stands at ``last_seq`` or beyond."""
         ...
 
 
@@ -132,7 +142,7 @@ class EnrollTokensRepo(Protocol):
         ...
 
     def all(self) -> list[EnrollToken]:
-        """Every token made, oldest first (ties by label)."""
+        """Every token made, oldest first (ties by label, then in the order made)."""
         ...
 
     def add(self, token: EnrollToken) -> None:
@@ -158,11 +168,13 @@ class AdminTokensRepo(Protocol):
         ...
 
     def all(self) -> list[AdminToken]:
-        """Every token made, revoked ones too, oldest first."""
+        """Every token made, revoked ones too, oldest first (ties in the order made)."""
         ...
 
-    def add(self, token: AdminToken) -> None:
-        """Store a new token."""
+    def add(self, token: AdminToken) -> bool:
+        """Store a new token. False, and nothing stored, if it is live and another live
+        token holds its label, even one of another server's transaction still
+        committing: at most one live token per label."""
         ...
 
     def revoke(self, token_hash: bytes, at_ms: int) -> bool:

@@ -19,11 +19,12 @@ def test_wal_full_sync_and_schema_version(tmp_path: Path) -> None:
         sync = s.write_sync(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
         assert (mode, sync) == ("wal", 2)  # 2 = FULL: a commit is on disk when it returns
         version = s.read_sync(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
-        assert version == SCHEMA_VERSION == 4
+        assert version == SCHEMA_VERSION == 5
         indexes = s.read_sync(
             lambda c: c.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
         )
         assert ("uploads_open",) in indexes  # migration 3
+        assert ("admin_tokens_live_label",) in indexes  # migration 5
     finally:
         s.close()
 

@@ -47,6 +47,10 @@ class SqliteDevices:
         r = self._c.execute(_DEVICE + " WHERE device_id = ?", (device_id.bytes,)).fetchone()
         return None if r is None else _device(r)
 
+    def get_locked(self, device_id: uuid.UUID) -> Device | None:
+        # The writer is alone (BEGIN IMMEDIATE): nothing else can change the row meanwhile.
+        return self.get(device_id)
+
     def by_key(self, public_key: bytes) -> Device | None:
         r = self._c.execute(_DEVICE + " WHERE public_key = ?", (public_key,)).fetchone()
         return None if r is None else _device(r)
@@ -60,13 +64,14 @@ class SqliteDevices:
         (serial,) = self._c.execute("SELECT COALESCE(MAX(serial), 0) + 1 FROM devices").fetchone()
         return int(serial)
 
-    def add(self, device: Device) -> None:
+    def add(self, device: Device) -> bool:
         d = device
-        self._c.execute(
+        cur = self._c.execute(
             "INSERT INTO devices (device_id, serial, label, public_key, certificate,"
             " not_before_ms, not_after_ms, enrolled_ms, enrolled_how, revoked_ms,"
             " revoke_reason, last_seq, last_bundle)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (public_key) DO NOTHING",
             (
                 d.device_id.bytes,
                 d.serial,
@@ -83,6 +88,7 @@ class SqliteDevices:
                 d.last_bundle,
             ),
         )
+        return cur.rowcount == 1
 
     def revoke(self, device_id: uuid.UUID, at_ms: int, reason: str) -> bool:
         cur = self._c.execute(
@@ -92,11 +98,12 @@ class SqliteDevices:
         )
         return cur.rowcount == 1
 
-    def advance_chain(self, device_id: uuid.UUID, last_seq: int, last_bundle: bytes) -> None:
-        self._c.execute(
-            "UPDATE devices SET last_seq = ?, last_bundle = ? WHERE device_id = ?",
-            (last_seq, last_bundle, device_id.bytes),
+    def advance_chain(self, device_id: uuid.UUID, last_seq: int, last_bundle: bytes) -> bool:
+        cur = self._c.execute(
+            "UPDATE devices SET last_seq = ?, last_bundle = ? WHERE device_id = ? AND last_seq < ?",
+            (last_seq, last_bundle, device_id.bytes, last_seq),
         )
+        return cur.rowcount == 1
 
 
 _ENROLL_TOKEN = (
@@ -125,7 +132,8 @@ class SqliteEnrollTokens:
 
     def all(self) -> list[EnrollToken]:
         return [
-            _enroll_token(r) for r in self._c.execute(_ENROLL_TOKEN + " ORDER BY created_ms, label")
+            _enroll_token(r)
+            for r in self._c.execute(_ENROLL_TOKEN + " ORDER BY created_ms, label, rowid")
         ]
 
     def add(self, token: EnrollToken) -> None:
@@ -178,15 +186,18 @@ class SqliteAdminTokens:
         return None if r is None else _admin_token(r)
 
     def all(self) -> list[AdminToken]:
-        return [_admin_token(r) for r in self._c.execute(_ADMIN_TOKEN + " ORDER BY created_ms")]
+        rows = self._c.execute(_ADMIN_TOKEN + " ORDER BY created_ms, rowid")
+        return [_admin_token(r) for r in rows]
 
-    def add(self, token: AdminToken) -> None:
+    def add(self, token: AdminToken) -> bool:
+        # One live token per label: the partial unique index of migration 5.
         t = token
-        self._c.execute(
+        cur = self._c.execute(
             "INSERT INTO admin_tokens (token_hash, role, label, created_ms, revoked_ms)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (label) WHERE revoked_ms IS NULL DO NOTHING",
             (t.token_hash, str(t.role), t.label, t.created_ms, t.revoked_ms),
         )
+        return cur.rowcount == 1
 
     def revoke(self, token_hash: bytes, at_ms: int) -> bool:
         cur = self._c.execute(

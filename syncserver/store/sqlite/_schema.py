@@ -188,6 +188,14 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE audit ADD COLUMN mac BLOB;
     """,
+    # 5: at most one live admin token per label, kept by the database itself (the index
+    # PostgreSQL has, where several servers may create tokens at once). Creating a token
+    # always checked this inside its write, so no store holds two live tokens with one
+    # label. IF NOT EXISTS: a store set back to an older version (tests) still has it.
+    """
+    CREATE UNIQUE INDEX IF NOT EXISTS admin_tokens_live_label ON admin_tokens(label)
+        WHERE revoked_ms IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
