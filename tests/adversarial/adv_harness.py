@@ -2,8 +2,9 @@
 
 :class:`LiveServer` runs ``syncserver.web.create_app`` (the production app: the error
 middleware, the ingest worker processes, the background matcher) in a thread with its
-own event loop, on a random port of 127.0.0.1. Tests talk to it over real HTTP with a
-small synchronous client (:class:`Uploader`), which hypothesis can drive example by
+own event loop (``support.thread_server``), on port 0 of 127.0.0.1, for a project made
+by ``support.project``. Tests talk to it over real HTTP with the suite's blocking device
+client (``support.uploader.SyncDeviceClient``), which hypothesis can drive example by
 example. :func:`expected_delta` is the oracle for "no partial merge": what a bundle may
 add to the store, computed independently of the server's ingest code (open it with the
 project's key and device registry, then validate each record with the published form).
@@ -12,114 +13,36 @@ project's key and device registry, then validate each record with the published 
 from __future__ import annotations
 
 import datetime
-import hashlib
-import http.client
 import io
-import json
 import random
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from support.bundles import seal_for
+from support.project import new_project
 from support.thread_server import ThreadServer
+from support.uploader import SyncDeviceClient, enroll_offline
 
-from schemas.bundle import DeviceKey, open_bundle, read_header, seal_bundle
+from schemas.bundle import open_bundle, read_header
 from schemas.errors import BundleInvalid
 from schemas.forms import shipped_form
 from schemas.ids import new_id
 from schemas.survey import Validator
 from schemas.survey.synth import SynthesisError, synthesize
-from schemas.wire import EnrollmentRequest, Record, UploadCreate, sign_request, sign_request_headers
-from syncserver.access import devices
+from schemas.wire import Record
 from syncserver.audit.verify import verify_log
-from syncserver.forms import publish_form
-from syncserver.project import Project, init_project
+from syncserver.project import Project
 from syncserver.project.config import Config, Limits, ServerSettings
-from syncserver.project.keys import KdfParams, Secret
 
-__all__ = ["FORM", "LiveServer", "Response", "Uploader", "expected_delta", "fresh_records"]
+__all__ = ["FORM", "LiveServer", "expected_delta", "fresh_records", "header_id", "live_server"]
 
 FORM = shipped_form("escapee-interview")
 VALIDATOR = Validator(FORM)
-FAST_KDF = KdfParams(memory_kib=1024, iterations=1, lanes=1)  # tests only
-SECRET = Secret(passphrase="synthetic adversarial passphrase")
 T0 = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Uploader:
-    """A device that signs its requests (docs/spec/api-v1.md §3), over one keep-alive
-    connection; synchronous, so that hypothesis can drive it."""
-
-    def __init__(self, port: int, device_id: uuid.UUID, key: Ed25519PrivateKey) -> None:
-        self.port, self.device_id, self.key = port, device_id, key
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-    def request(
-        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-    ) -> Response:
-        h = sign_request_headers(self.key, self.device_id, method, path, body, int(time.time()))
-        h.update(headers or {})
-        return raw_request(self.conn, method, path, body, h)
-
-    def upload(self, data: bytes, bundle_id: uuid.UUID) -> list[Response]:
-        """Announce, send in two pieces, complete; stops at the first refusal."""
-        create = msgspec.json.encode(
-            UploadCreate(bundle_id=bundle_id, size=len(data), sha256=hashlib.sha256(data).digest())
-        )
-        out = [self.request("POST", "/v1/uploads", create)]
-        if out[-1].status not in (200, 201):
-            return out
-        half = len(data) // 2
-        for off, piece in ((0, data[:half]), (half, data[half:])):
-            if piece:
-                out.append(
-                    self.request(
-                        "PATCH", f"/v1/uploads/{bundle_id}", piece, {"Upload-Offset": str(off)}
-                    )
-                )
-                if out[-1].status != 204:
-                    return out
-        out.append(self.request("POST", f"/v1/uploads/{bundle_id}/complete"))
-        return out
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def raw_request(
-    conn: http.client.HTTPConnection,
-    method: str,
-    path: str,
-    body: bytes,
-    headers: dict[str, str],
-) -> Response:
-    for attempt in range(2):
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            r = conn.getresponse()
-            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
-        except (ConnectionError, http.client.HTTPException):
-            conn.close()  # the server closed a keep-alive connection: reconnect once
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
 
 
 class LiveServer:
@@ -133,26 +56,10 @@ class LiveServer:
             limits=Limits(requests_per_minute=1_000_000, max_bundle_bytes=4 * 1024 * 1024),
         )
         self.root = root
-        self.project: Project = init_project(
-            root, SECRET, kdf=FAST_KDF, config=config, actor="cli:tester"
-        )
-        publish_form(self.project, FORM, now=T0, actor="cli:tester")
-        self.kit_id, self.kit_key = self._enroll("kit")
-        self.courier_id, self.courier_key = self._enroll("courier")
+        self.project: Project = new_project(root, config=config, publish=True, published_at=T0)
+        self.kit_key, self.kit_id = enroll_offline(self.project, label="kit")
+        self.courier_key, self.courier_id = enroll_offline(self.project, label="courier")
         self._server = ThreadServer(self._app)
-
-    def _enroll(self, label: str) -> tuple[uuid.UUID, Ed25519PrivateKey]:
-        key = Ed25519PrivateKey.generate()
-        pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        req = sign_request(EnrollmentRequest(public_key=pub, label=label, token=""), key)
-        resp = devices.enroll(
-            self.project,
-            req,
-            how="file",
-            now=datetime.datetime.now(datetime.UTC),
-            actor="cli:tester",
-        )
-        return uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"]), key
 
     def _app(self) -> Any:
         from syncserver.web import create_app
@@ -177,9 +84,9 @@ class LiveServer:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def uploader(self) -> Uploader:
+    def uploader(self) -> SyncDeviceClient:
         """The kit itself: a bundle is uploaded by the device that sealed it."""
-        return Uploader(self.port, self.kit_id, self.kit_key)
+        return SyncDeviceClient(self.base, self.kit_id, self.kit_key)
 
     def count(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         return self.project.store.read_sync(lambda c: c.execute(sql, args).fetchall())
@@ -199,16 +106,7 @@ class LiveServer:
         assert report.ok, report.first_problem
 
     def seal(self, records: list[Record], seq: int = 1) -> bytes:
-        buf = io.BytesIO()
-        seal_bundle(
-            buf,
-            records=records,
-            device=DeviceKey(self.kit_id, self.kit_key),
-            recipients=[self.project.identity.recipient_public],
-            project_id=self.project.project_id,
-            device_seq=seq,
-        )
-        return buf.getvalue()
+        return seal_for(self.project, self.kit_key, self.kit_id, records, seq=seq)
 
 
 def fresh_records(rng: random.Random, n: int = 2, *, broken: bool = False) -> list[Record]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -28,8 +27,8 @@ import schemathesis
 from adv_harness import LiveServer
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks
+from support.uploader import Signer
 
-from schemas.wire import sign_request_headers
 from syncserver.access.admin_tokens import create_token
 from syncserver.web._openapi import openapi_document
 
@@ -51,6 +50,7 @@ class Target:
             actor="cli:tester",
         )
         self.session = requests.Session()
+        self.courier = Signer(server.courier_id, server.courier_key)
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +70,11 @@ def send(case: schemathesis.Case, target: Target) -> requests.Response:
     if isinstance(body, str):
         body = body.encode()
     given = {k.lower() for k in (case.headers or {})}
-    srv = target.server
     if "authorization" in given:
         req.headers["Authorization"] = f"Bearer {target.token}"
     if "sealsync-signature" in given:
         assert req.method is not None
-        req.headers.update(
-            sign_request_headers(
-                srv.courier_key, srv.courier_id, req.method, req.path_url, body, int(time.time())
-            )
-        )
+        req.headers.update(target.courier.headers(req.method, req.path_url, body))
     return target.session.send(req, timeout=30)
 
 

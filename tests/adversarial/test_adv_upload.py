@@ -18,11 +18,12 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from adv_harness import LiveServer, Response, Uploader, expected_delta, fresh_records, header_id
+from adv_harness import LiveServer, expected_delta, fresh_records, header_id
 from adv_mutations import Keys, mutants, take_apart
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.uploader import Response, SyncDeviceClient, raw_request
 
 from schemas.wire import UploadCreate
 
@@ -48,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module")
-def uploader(server: LiveServer) -> Iterator[Uploader]:
+def uploader(server: LiveServer) -> Iterator[SyncDeviceClient]:
     up = server.uploader()
     yield up
     up.close()
@@ -65,13 +66,13 @@ def keys_for(server: LiveServer) -> Keys:
 
 
 def upload_and_check(
-    server: LiveServer, uploader: Uploader, data: bytes, bundle_id: uuid.UUID
+    server: LiveServer, uploader: SyncDeviceClient, data: bytes, bundle_id: uuid.UUID
 ) -> tuple[list[Response], int]:
     """Upload ``data`` as ``bundle_id``; check the property; return answers and records
     added."""
     before = server.record_keys()
     quarantined_before = server.count("SELECT COUNT(*) FROM quarantine")[0][0]
-    answers = uploader.upload(data, bundle_id)
+    answers = uploader.upload(bundle_id, data)
     for r in answers:
         assert r.status < 500, (r.status, r.body[:300])
         if r.status >= 400:
@@ -104,7 +105,7 @@ def upload_and_check(
 )
 @given(data=st.data())
 def test_mutated_uploads_are_refused_or_quarantined_never_half_merged(
-    server: LiveServer, uploader: Uploader, data: st.DataObject
+    server: LiveServer, uploader: SyncDeviceClient, data: st.DataObject
 ) -> None:
     rng = random.Random(data.draw(st.integers(0, 2**32), label="seed"))
     bases = [
@@ -120,7 +121,7 @@ def test_mutated_uploads_are_refused_or_quarantined_never_half_merged(
 
 
 def test_a_legitimate_partly_invalid_bundle_adds_exactly_its_valid_records(
-    server: LiveServer, uploader: Uploader
+    server: LiveServer, uploader: SyncDeviceClient
 ) -> None:
     """The oracle's positive case: without it the property above could hold vacuously."""
     data = server.seal(fresh_records(random.Random(11), 3, broken=True))
@@ -129,7 +130,7 @@ def test_a_legitimate_partly_invalid_bundle_adds_exactly_its_valid_records(
 
 
 def test_a_bundle_uploaded_under_another_id_is_quarantined_whole(
-    server: LiveServer, uploader: Uploader
+    server: LiveServer, uploader: SyncDeviceClient
 ) -> None:
     data = server.seal(fresh_records(random.Random(12), 2))
     bid = uuid.uuid4()
@@ -144,7 +145,7 @@ def test_a_bundle_uploaded_by_another_device_is_quarantined_whole(server: LiveSe
     """The kit's bundle, uploaded by the courier (another enrolled device): refused, so
     that a revoked device cannot pass its bundles to one that is not."""
     data = server.seal(fresh_records(random.Random(14), 2))
-    courier = Uploader(server.port, server.courier_id, server.courier_key)
+    courier = SyncDeviceClient(server.base, server.courier_id, server.courier_key)
     try:
         bid = header_id(data)
         assert bid is not None
@@ -160,12 +161,14 @@ def test_a_bundle_uploaded_by_another_device_is_quarantined_whole(server: LiveSe
     ]
 
 
-def _create(uploader: Uploader, bid: uuid.UUID, size: int, sha: bytes) -> Response:
+def _create(uploader: SyncDeviceClient, bid: uuid.UUID, size: int, sha: bytes) -> Response:
     body = msgspec.json.encode(UploadCreate(bundle_id=bid, size=size, sha256=sha))
     return uploader.request("POST", "/v1/uploads", body)
 
 
-def test_complete_before_any_byte_is_422_not_500(server: LiveServer, uploader: Uploader) -> None:
+def test_complete_before_any_byte_is_422_not_500(
+    server: LiveServer, uploader: SyncDeviceClient
+) -> None:
     """Found by this suite: ``complete`` on an upload that has no bytes yet (or whose
     bytes were discarded after a SHA-256 mismatch) opened a part file that does not
     exist, and the server answered 500."""
@@ -182,7 +185,7 @@ def test_complete_before_any_byte_is_422_not_500(server: LiveServer, uploader: U
 
 
 def test_complete_again_after_a_hash_mismatch_is_422_not_500(
-    server: LiveServer, uploader: Uploader
+    server: LiveServer, uploader: SyncDeviceClient
 ) -> None:
     data = server.seal(fresh_records(random.Random(14), 1))
     bid = uuid.uuid4()
@@ -206,14 +209,12 @@ def test_complete_again_after_a_hash_mismatch_is_422_not_500(
     ],
 )
 def test_unsigned_or_wrongly_signed_device_requests_are_401(
-    server: LiveServer, uploader: Uploader, method: str, path: str, body: bytes
+    server: LiveServer, uploader: SyncDeviceClient, method: str, path: str, body: bytes
 ) -> None:
     """What schemathesis' ``ignored_auth`` check would test, had it our signatures."""
-    from adv_harness import raw_request
-
     headers = {"Upload-Offset": "0"}
     assert raw_request(uploader.conn, method, path, body, headers).status == 401
-    stranger = Uploader(server.port, server.courier_id, Ed25519PrivateKey.generate())
+    stranger = SyncDeviceClient(server.base, server.courier_id, Ed25519PrivateKey.generate())
     try:
         assert stranger.request(method, path, body, headers).status == 401
     finally:
@@ -231,11 +232,9 @@ def test_unsigned_or_wrongly_signed_device_requests_are_401(
 )
 @pytest.mark.parametrize("depth", [10_000, 200_000])
 def test_deeply_nested_json_bodies_are_refused_with_4xx(
-    server: LiveServer, uploader: Uploader, method: str, path: str, signed: bool, depth: int
+    server: LiveServer, uploader: SyncDeviceClient, method: str, path: str, signed: bool, depth: int
 ) -> None:
     """A request body nested 200,000 arrays deep (about 400 KB): a clean 4xx."""
-    from adv_harness import raw_request
-
     body = b'{"bundle_id": ' + b"[" * depth + b"]" * depth + b"}"
     if signed:
         r = uploader.request(method, path, body, {"Upload-Offset": "0"})
@@ -245,7 +244,7 @@ def test_deeply_nested_json_bodies_are_refused_with_4xx(
     assert set(msgspec.json.decode(r.body)["error"]) >= {"code", "message"}
 
 
-def test_the_server_survives_it_all(server: LiveServer, uploader: Uploader) -> None:
+def test_the_server_survives_it_all(server: LiveServer, uploader: SyncDeviceClient) -> None:
     """After everything above, a clean bundle is still accepted and the log verifies."""
     data = server.seal(fresh_records(random.Random(15), 2))
     answers, added = upload_and_check(server, uploader, data, header_id(data))  # type: ignore[arg-type]

@@ -8,7 +8,6 @@ a kit enrolled with it offline; a port with nothing behind it. Everything is syn
 from __future__ import annotations
 
 import datetime
-import inspect
 import random
 import socket
 import uuid
@@ -18,8 +17,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from support.project import FAST_KDF, SECRET
+from support.project import new_project
 from support.thread_server import ThreadServer
+from support.uploader import enroll_file
 
 from collector import keystore
 from collector.kit import Kit
@@ -27,8 +27,7 @@ from collector.vault import Vault
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from syncserver.access import devices
-from syncserver.forms import publish_form
-from syncserver.project import Project, init_project
+from syncserver.project import Project
 
 FORM = shipped_form("escapee-interview")
 PASSPHRASE = "a synthetic passphrase for the kit cli tests"
@@ -39,14 +38,6 @@ ACTOR = "cli:kit-tests"
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def call(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-    """``fn(*args, **kw)``, naming the actor if ``fn`` takes one (server functions grew an
-    ``actor`` argument; these tests run against both shapes)."""
-    if "actor" in inspect.signature(fn).parameters:
-        kw.setdefault("actor", ACTOR)
-    return fn(*args, **kw)
 
 
 def kit_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,14 +84,14 @@ def closed_port() -> int:
 
 
 class ServedProject(ThreadServer):
-    """A project with the shipped form, served over plain HTTP on 127.0.0.1 (port 0),
-    as `syncserver run` serves it by default."""
+    """A project with the shipped form (``support.project``), served over plain HTTP on
+    127.0.0.1 (port 0), as `syncserver run` serves it by default, from a thread: the
+    `collector` command runs its own event loop in the test's thread."""
 
     def __init__(self, root: Path) -> None:
         from syncserver.web import create_app
 
-        self.project: Project = call(init_project, root, SECRET, kdf=FAST_KDF)
-        call(publish_form, self.project, FORM, now=now())
+        self.project: Project = new_project(root, publish=True, actor=ACTOR)
         super().__init__(lambda: create_app(self.project))
 
     def __enter__(self) -> ServedProject:
@@ -114,13 +105,10 @@ class ServedProject(ThreadServer):
             self.project.close()
 
     def token(self) -> str:
-        token: str = call(devices.create_token, self.project, "kit", now=now())
-        return token
+        return devices.create_token(self.project, "kit", now=now(), actor=ACTOR)
 
 
-def enroll_offline(kit: Kit, project: Project, url: str) -> uuid.UUID:
+def enroll_kit_offline(kit: Kit, project: Project, url: str) -> uuid.UUID:
     """Enroll ``kit`` with ``project`` by request and response files, naming ``url``."""
-    response = call(
-        devices.enroll, project, kit.enrollment_request("cli-lab"), how="file", now=now()
-    )
+    response = enroll_file(project, kit.enrollment_request("cli-lab"), actor=ACTOR)
     return kit.accept_enrollment(response, url)

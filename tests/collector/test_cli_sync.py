@@ -21,20 +21,21 @@ import pytest_asyncio
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kit_cli_helpers import (
+    ACTOR,
     ServedProject,
     answered_draft,
-    call,
     closed_port,
-    enroll_offline,
+    enroll_kit_offline,
     kit_env,
     new_kit,
     open_kit,
 )
-from support.project import FAST_KDF, SECRET
+from support.project import new_project
+from support.server import listen
 
 from collector import sync as sync_module
 from collector.cli import main as collector
-from syncserver.project import Project, init_project
+from syncserver.project import Project
 
 
 def cli(home: Path, *args: str) -> int:
@@ -47,11 +48,11 @@ def sealed_kit(tmp_path: Path, url: str, bundles: int, project: Project | None =
     home = tmp_path / "kit"
     kit = new_kit(home)
     if project is None:
-        offline = call(init_project, tmp_path / "srv-offline", SECRET, kdf=FAST_KDF)
-        enroll_offline(kit, offline, url)
+        offline = new_project(tmp_path / "srv-offline", actor=ACTOR)
+        enroll_kit_offline(kit, offline, url)
         offline.close()
     else:
-        enroll_offline(kit, project, url)
+        enroll_kit_offline(kit, project, url)
     for seed in range(bundles):
         kit.finalize(answered_draft(kit, seed))
     assert len(kit.seal(max_records=1)) == bundles
@@ -148,13 +149,6 @@ async def test_the_first_retry_is_told_before_any_wait(session: aiohttp.ClientSe
     )
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-
 @pytest.mark.asyncio
 async def test_a_stalled_transfer_is_told_and_retried() -> None:
     """The first append gets no answer (the server holds it): the client's read timeout
@@ -172,16 +166,15 @@ async def test_a_stalled_transfer_is_told_and_retried() -> None:
 
     app = web.Application()
     app.router.add_patch("/v1/uploads/{id}", patch)
-    runner, url = await serve(app)
     retries: list[object] = []
-    try:
-        timeout = aiohttp.ClientTimeout(total=30, sock_read=0.2)
-        async with aiohttp.ClientSession(timeout=timeout) as s:
-            c = client(s, url, first_delay=0, on_retry=retries.append)
-            status, _, headers = await c._call("PATCH", "/v1/uploads/x", b"bytes")
-    finally:
-        held.set()
-        await runner.cleanup()
+    async with listen(app) as url:
+        try:
+            timeout = aiohttp.ClientTimeout(total=30, sock_read=0.2)
+            async with aiohttp.ClientSession(timeout=timeout) as s:
+                c = client(s, url, first_delay=0, on_retry=retries.append)
+                status, _, headers = await c._call("PATCH", "/v1/uploads/x", b"bytes")
+        finally:
+            held.set()  # before the server stops: it waits for the held request
     assert (status, headers["Upload-Offset"], calls) == (204, "5", 2)
     assert [str(r) for r in retries] == [
         "the transfer stalled (no answer in time): retrying in 0 s, attempt 2 of 8"
@@ -198,9 +191,8 @@ async def test_a_failing_server_and_a_tls_mismatch_end_in_server_unavailable(
 
     app = web.Application()
     app.router.add_post("/v1/uploads", busy)
-    runner, url = await serve(app)
     retries: list[object] = []
-    try:
+    async with listen(app) as url:
         with pytest.raises(sync_module.ServerUnavailable) as failing:
             await client(session, url, attempts=3, on_retry=retries.append)._call(
                 "POST", "/v1/uploads"
@@ -209,8 +201,6 @@ async def test_a_failing_server_and_a_tls_mismatch_end_in_server_unavailable(
             await client(session, "https" + url[4:], on_retry=retries.append)._call(
                 "POST", "/v1/uploads"
             )
-    finally:
-        await runner.cleanup()
     assert [str(r) for r in retries] == [
         "server error (HTTP 503): retrying in 0 s, attempt 2 of 3",
         "server error (HTTP 503): retrying in 0 s, attempt 3 of 3",

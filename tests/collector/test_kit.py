@@ -18,7 +18,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from support.project import FAST_KDF, SECRET
+from support.project import new_project
+from support.server import serve
+from support.uploader import enroll_file
 
 from collector.kit import Kit, KitError
 from schemas.forms import shipped_form
@@ -27,8 +29,7 @@ from schemas.survey.synth import synthesize
 from schemas.wire import SignedFormSet
 from syncserver.access import devices
 from syncserver.audit.tlog import sign_checkpoint
-from syncserver.forms import publish_form
-from syncserver.project import Project, init_project
+from syncserver.project import Project
 from syncserver.records.attachments import extract_attachment
 from syncserver.web import create_app
 
@@ -65,15 +66,12 @@ def now() -> datetime.datetime:
 
 @pytest_asyncio.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[Project, str, aiohttp.ClientSession]]:
-    project = init_project(tmp_path / "p", SECRET, kdf=FAST_KDF, actor="cli:tester")
-    publish_form(project, FORM, now=now(), actor="cli:tester")
-    runner = web.AppRunner(create_app(project))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield project, f"http://127.0.0.1:{runner.addresses[0][1]}", session
-    await runner.cleanup()
-    project.close()
+    project = new_project(tmp_path / "p", publish=True)
+    try:
+        async with serve(project) as srv:
+            yield project, srv.base, srv.session
+    finally:
+        project.close()
 
 
 def interview(kit: Kit, seed: int) -> None:
@@ -148,9 +146,7 @@ async def test_offline_enrollment_and_forged_inputs(served) -> None:  # type: ig
     project, base, session = served
     kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
     request = kit.enrollment_request("field-laptop")
-    response = devices.enroll(
-        project, request, how="file", now=now(), actor="cli:tester"
-    )  # carried by hand
+    response = enroll_file(project, request, now=now())  # carried by hand
     other = Kit(MemoryVault(), Ed25519PrivateKey.generate())
     with pytest.raises(KitError, match="another device"):
         other.accept_enrollment(response, base)
@@ -169,8 +165,7 @@ async def test_offline_enrollment_and_forged_inputs(served) -> None:  # type: ig
 
 @pytest.mark.asyncio
 async def test_a_forged_receipt_is_caught_and_nothing_is_deleted(tmp_path: Path) -> None:
-    project = init_project(tmp_path / "p", SECRET, kdf=FAST_KDF, actor="cli:tester")
-    publish_form(project, FORM, now=now(), actor="cli:tester")
+    project = new_project(tmp_path / "p", publish=True)
     app = create_app(project)
 
     @web.middleware
@@ -185,12 +180,9 @@ async def test_a_forged_receipt_is_caught_and_nothing_is_deleted(tmp_path: Path)
         return resp
 
     app.middlewares.append(forge)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async with serve(project, app=app) as srv:
+            session, base = srv.session, srv.base
             kit = Kit(MemoryVault(), Ed25519PrivateKey.generate())
             await kit.enroll_online(
                 session,
@@ -203,7 +195,6 @@ async def test_a_forged_receipt_is_caught_and_nothing_is_deleted(tmp_path: Path)
             [bid] = kit.seal()
             report = await kit.sync(session)
     finally:
-        await runner.cleanup()
         project.close()
     assert report.uploaded == [] and "receipt invalid (signature)" in report.failed[bid]
     assert [e.bundle_id for e in kit.outbox()] == [bid] and kit.vault.list("receipt") == []

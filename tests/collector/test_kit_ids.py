@@ -22,22 +22,21 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 from kit_cli_helpers import (
+    ACTOR,
     FORM,
-    ThreadServer,
     answered_draft,
-    call,
-    enroll_offline,
+    enroll_kit_offline,
     kit_env,
     kit_objects,
     new_kit,
     open_kit,
 )
-from support.project import FAST_KDF, SECRET
+from support.project import new_project
+from support.thread_server import ThreadServer
 
 from collector import errors
 from collector.cli import main as collector
 from schemas.ids import new_id
-from syncserver.project import init_project
 
 SAME_MS = 1_767_225_600_123_000_000  # 2026-01-01T00:00:00.123Z, in nanoseconds
 
@@ -262,9 +261,9 @@ def test_kept_bundles_sealed_in_the_same_millisecond_are_named_apart(
     kit_env(monkeypatch)
     home = tmp_path / "kit"
     kit = new_kit(home, clock_ns=same_ms)
-    project = call(init_project, tmp_path / "srv", SECRET, kdf=FAST_KDF)
+    project = new_project(tmp_path / "srv", actor=ACTOR)
     with ThreadServer(refusing_server) as server:
-        enroll_offline(kit, project, server.url)
+        enroll_kit_offline(kit, project, server.url)
         for seed in range(3):
             kit.finalize(answered_draft(kit, seed))
         bundles = kit.seal(max_records=1)

@@ -8,10 +8,9 @@ import random
 import tracemalloc
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp import web
-from support.project import FAST_KDF, SECRET
+from support.project import new_project
+from support.server import serve
 
 from collector import keystore
 from collector.kit import Kit
@@ -19,10 +18,7 @@ from collector.vault import Vault
 from schemas.forms import shipped_form
 from schemas.survey.synth import synthesize
 from syncserver.access import devices
-from syncserver.forms import publish_form
-from syncserver.project import init_project
 from syncserver.records.attachments import extract_attachment
-from syncserver.web import create_app
 
 FORM = shipped_form("escapee-interview")
 MIB = 1024 * 1024
@@ -32,8 +28,7 @@ MIB = 1024 * 1024
 @pytest.mark.asyncio
 async def test_64_mib_recording_seals_and_syncs_in_bounded_memory(tmp_path: Path) -> None:
     now = datetime.datetime.now(datetime.UTC)
-    project = init_project(tmp_path / "srv", SECRET, kdf=FAST_KDF, actor="cli:tester")
-    publish_form(project, FORM, now=now, actor="cli:tester")
+    project = new_project(tmp_path / "srv", publish=True, published_at=now)
     big = tmp_path / "recording.ogg"
     with big.open("wb") as f:
         block = random.Random(1).randbytes(MIB)
@@ -45,12 +40,9 @@ async def test_64_mib_recording_seals_and_syncs_in_bounded_memory(tmp_path: Path
         kdf=keystore.KdfParams(memory_kib=1024, iterations=1, lanes=1),
     )
     kit = Kit(Vault(tmp_path / "kit", keys.data_key), keys.device_key)
-    runner = web.AppRunner(create_app(project))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        async with serve(project, timeout=120) as srv:
+            session, base = srv.session, srv.base
             await kit.enroll_online(
                 session, base, devices.create_token(project, "k", now=now, actor="cli:tester"), "l"
             )
@@ -64,13 +56,12 @@ async def test_64_mib_recording_seals_and_syncs_in_bounded_memory(tmp_path: Path
             report = await kit.sync(session)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
-        out = tmp_path / "out.bin"
-        assert (
-            extract_attachment(project, rec.record_id, ref_name, out, actor="cli:tester")
-            == 64 * MIB
-        )
+            out = tmp_path / "out.bin"
+            assert (
+                extract_attachment(project, rec.record_id, ref_name, out, actor="cli:tester")
+                == 64 * MIB
+            )
     finally:
-        await runner.cleanup()
         project.close()
     assert report.failed == {} and len(report.uploaded) == 1
     print(f"peak traced memory: {peak / MIB:.1f} MiB for a 64 MiB attachment")

@@ -53,7 +53,9 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 from collector_crash_driver import digest, target, typed  # noqa: E402
+from support.project import new_project, reopen  # noqa: E402
 from support.syncserver_run import Started, start_syncserver  # noqa: E402
+from support.uploader import enroll_file  # noqa: E402
 
 from collector import keystore  # noqa: E402
 from collector import vault as vault_module  # noqa: E402
@@ -66,12 +68,9 @@ from schemas.forms import shipped_form  # noqa: E402
 from schemas.survey.synth import synthesize  # noqa: E402
 from schemas.tlog import leaf_hash, verify_checkpoint, verify_inclusion  # noqa: E402
 from schemas.wire import FormSet, PublishedFormDoc, ReceiptBody, SignedFormSet, sign_formset  # noqa: E402
-from syncserver.access import devices  # noqa: E402
 from syncserver.audit.entries import decode_entry  # noqa: E402
 from syncserver.audit.verify import verify_log  # noqa: E402
-from syncserver.forms import publish_form  # noqa: E402
-from syncserver.project import Project, init_project, open_project  # noqa: E402
-from syncserver.project.keys import Secret  # noqa: E402
+from syncserver.project import Project  # noqa: E402
 
 FORM = shipped_form("escapee-interview")
 PASS = "synthetic passphrase of the crash-test kit"  # handed to children in their env only
@@ -89,13 +88,11 @@ def now() -> datetime.datetime:
 # -- a server-side project and a kit enrolled with it ------------------------------------
 
 
-def new_project(root: Path) -> tuple[Project, Path]:
-    """A project with the shipped form, its secret in a key file (for `syncserver run`)."""
+def server_project(root: Path) -> tuple[Project, Path]:
+    """A project with the shipped form (``support.project``), its secret in a key file
+    (for `syncserver run`)."""
     key = root / "server.key"
-    key.write_bytes(os.urandom(32))
-    project = init_project(root / "srv", Secret(key_file=key.read_bytes()), actor="cli:tester")
-    publish_form(project, FORM, now=now(), actor="cli:tester")
-    return project, key
+    return new_project(root / "srv", key_file=key, publish=True), key
 
 
 def signed_forms(project: Project) -> SignedFormSet:
@@ -112,9 +109,7 @@ def new_kit(home: Path, project: Project, url: str = "") -> None:
     """A kit in ``home``, enrolled with ``project`` (offline, by file) and given its forms."""
     keystore.create(home, PASS, kdf=FAST)
     kit = open_kit(home)
-    response = devices.enroll(
-        project, kit.enrollment_request("crash-lab"), how="file", now=now(), actor="cli:tester"
-    )
+    response = enroll_file(project, kit.enrollment_request("crash-lab"), now=now())
     kit.accept_enrollment(response, url)
     kit.accept_forms(signed_forms(project))
 
@@ -358,7 +353,7 @@ def interview_states(seed: int) -> tuple[list[str], dict[str, tuple[str | int, .
 def test_sigkill_while_answering_keeps_every_saved_answer(tmp_path: Path, zygote: Zygote) -> None:
     seed = 11
     rng = random.Random(seed)
-    project, _ = new_project(tmp_path)
+    project, _ = server_project(tmp_path)
     home = tmp_path / "kit"
     new_kit(home, project)
     states, resume = interview_states(seed)
@@ -452,7 +447,7 @@ def test_sigkill_while_sealing_seals_every_record_exactly_once(
     tmp_path: Path, zygote: Zygote
 ) -> None:
     rng = random.Random(22)
-    project, _ = new_project(tmp_path)
+    project, _ = server_project(tmp_path)
     pristine = tmp_path / "pristine"
     new_kit(pristine, project)
     kit = open_kit(pristine)
@@ -555,7 +550,7 @@ def test_sigkill_while_syncing_delivers_every_record_exactly_once(
     tmp_path: Path, zygote: Zygote
 ) -> None:
     rng = random.Random(33)
-    project, key = new_project(tmp_path)
+    project, key = server_project(tmp_path)
     home = tmp_path / "kit"
     new_kit(home, project)  # the server's URL once it is running and has said its port
     kit = open_kit(home)
@@ -612,7 +607,7 @@ def test_sigkill_while_syncing_delivers_every_record_exactly_once(
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
 
-    project = open_project(tmp_path / "srv", Secret(key_file=key.read_bytes()))
+    project = reopen(tmp_path / "srv", key_file=key)
     try:
         rows = project.store.read_sync(
             lambda c: c.execute("SELECT record_id, bundle_id FROM records").fetchall()
@@ -707,7 +702,7 @@ def test_a_full_disk_while_answering_keeps_every_saved_answer(
 ) -> None:
     seed = 44
     rng = random.Random(seed)
-    project, _ = new_project(tmp_path)
+    project, _ = server_project(tmp_path)
     home = tmp_path / "kit"
     new_kit(home, project)
     keys = keystore.unlock(home, PASS)  # as the program that has the kit open holds them
@@ -769,7 +764,7 @@ def test_a_full_disk_while_sealing_loses_and_duplicates_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rng = random.Random(55)
-    project, _ = new_project(tmp_path)
+    project, _ = server_project(tmp_path)
     pristine = tmp_path / "pristine"
     new_kit(pristine, project)
     keys = keystore.unlock(pristine, PASS)

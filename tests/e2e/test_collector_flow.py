@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import random
 import signal
 import sys
@@ -16,7 +15,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from support.project import new_project, reopen
 from support.syncserver_run import start_syncserver
+from support.uploader import enroll_file
 
 from collector import keystore
 from collector.cli import main as collector
@@ -28,9 +29,6 @@ from schemas.wire import EnrollmentRequest
 from syncserver.access import devices
 from syncserver.audit.entries import decode_entry
 from syncserver.cli import main as server_cli
-from syncserver.forms import publish_form
-from syncserver.project import init_project, open_project
-from syncserver.project.keys import Secret
 
 FORM = shipped_form("escapee-interview")
 MARK = "합성표식이름"  # a distinctive synthetic answer, searched for on disk
@@ -49,11 +47,7 @@ def test_collector_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = tmp_path / "server.key"
-    key.write_bytes(os.urandom(32))
-    secret = Secret(key_file=key.read_bytes())
-    project = init_project(tmp_path / "srv", secret, actor="cli:tester")
-    publish_form(project, FORM, now=datetime.datetime.now(datetime.UTC), actor="cli:tester")
-    project.close()
+    new_project(tmp_path / "srv", key_file=key, publish=True).close()
     argv = [sys.executable, "-m", "syncserver.cli", "run", "--dir", str(tmp_path / "srv")]
     server, _, url = start_syncserver([*argv, "--key-file", str(key)], tmp_path / "server.log")
     monkeypatch.setenv("SEALSYNC_COLLECTOR_PASSPHRASE", "a synthetic kit passphrase")
@@ -77,7 +71,7 @@ def test_collector_end_to_end(
         # Kit A: online enrollment with a one-time token
         home_a = tmp_path / "kit-a"
         run(home_a, "init")
-        p = open_project(tmp_path / "srv", secret)
+        p = reopen(tmp_path / "srv", key_file=key)
         token = devices.create_token(
             p, "kit a", now=datetime.datetime.now(datetime.UTC), actor="cli:tester"
         )
@@ -105,7 +99,7 @@ def test_collector_end_to_end(
         assert "bundle 1/1" in out and "KiB" in out  # the progress bar counts bytes
         st = run(home_a, "status")
         assert "sealed, not sent   0" in st and "receipted          1" in st
-        p = open_project(tmp_path / "srv", secret)
+        p = reopen(tmp_path / "srv", key_file=key)
         expected = certs.fingerprint(p.identity.signing_public_bytes())
         p.close()
         assert f"project key        {expected}" in st  # what the administrator reads out
@@ -115,14 +109,8 @@ def test_collector_end_to_end(
         run(home_b, "init")
         req = tmp_path / "request.json"
         run(home_b, "enroll", "--request", str(req), "--label", "laptop-b")
-        p = open_project(tmp_path / "srv", secret)
-        response = devices.enroll(
-            p,
-            msgspec.json.decode(req.read_bytes(), type=EnrollmentRequest),
-            how="file",
-            now=datetime.datetime.now(datetime.UTC),
-            actor="cli:tester",
-        )
+        p = reopen(tmp_path / "srv", key_file=key)
+        response = enroll_file(p, msgspec.json.decode(req.read_bytes(), type=EnrollmentRequest))
         p.close()
         resp = tmp_path / "response.json"
         resp.write_bytes(msgspec.json.encode(response))
@@ -152,7 +140,7 @@ def test_collector_end_to_end(
     # Neither the name nor the recording is anywhere on the server's disk in clear text:
     # the recording stays inside its sealed bundle until an administrator takes it out.
     never_on_disk(tmp_path / "srv")
-    p = open_project(tmp_path / "srv", secret)
+    p = reopen(tmp_path / "srv", key_file=key)
     try:
         n = p.store.read_sync(
             lambda c: c.execute("SELECT COUNT(*) FROM records WHERE status = 'current'").fetchone()
@@ -179,7 +167,7 @@ def test_collector_end_to_end(
     assert server_cli(["attachments", "get", str(uuid.uuid4()), "audio-1.ogg", *other]) == 1
     assert "no record" in capsys.readouterr().err
     assert not (tmp_path / "recording-out.ogg2").exists()
-    p = open_project(tmp_path / "srv", secret)
+    p = reopen(tmp_path / "srv", key_file=key)
     try:
         entries = p.store.read_sync(lambda c: c.execute("SELECT entry FROM audit").fetchall())
         uses = [e for e in map(decode_entry, (r[0] for r in entries)) if e.kind == "key_use"]

@@ -20,18 +20,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "collector"))
 from kit_cli_helpers import (  # noqa: E402
-    FAST_KDF,
+    ACTOR,
     PASS_ENV,
     PASSPHRASE,
-    SECRET,
     answered_draft,
-    call,
-    enroll_offline,
+    enroll_kit_offline,
     new_kit,
     open_kit,
 )
-
-from syncserver.project import init_project  # noqa: E402
+from support.project import new_project  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,8 +74,8 @@ def test_ctrl_c_during_sync_ends_in_one_line_and_keeps_every_bundle(tmp_path: Pa
         server.bind(("127.0.0.1", 0))
         server.listen()
         server.settimeout(60)
-        project = call(init_project, tmp_path / "srv", SECRET, kdf=FAST_KDF)
-        enroll_offline(kit, project, f"http://127.0.0.1:{server.getsockname()[1]}")
+        project = new_project(tmp_path / "srv", actor=ACTOR)
+        enroll_kit_offline(kit, project, f"http://127.0.0.1:{server.getsockname()[1]}")
         project.close()
         for seed in range(2):
             kit.finalize(answered_draft(kit, seed))

@@ -17,10 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support.project import new_project
 from support.syncserver_run import start_syncserver
-
-from syncserver.project import init_project
-from syncserver.project.keys import Secret
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -56,8 +54,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 @pytest.mark.slow
 def test_run_serves_https_with_the_configured_certificate(tmp_path: Path) -> None:
     keyfile = tmp_path / "k"
-    keyfile.write_bytes(os.urandom(32))
-    init_project(tmp_path / "p", Secret(key_file=keyfile.read_bytes()), actor="cli:tester").close()
+    new_project(tmp_path / "p", key_file=keyfile).close()
     cert, key = self_signed(tmp_path / "p")
     env = dict(os.environ, SEALSYNC_SERVER_TLS_CERT=cert.name, SEALSYNC_SERVER_TLS_KEY=key.name)
     log = tmp_path / "server.log"

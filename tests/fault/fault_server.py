@@ -21,9 +21,9 @@ import aiohttp
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.bundles import make_record, seal_for
-from support.project import NOW
+from support.project import NOW, new_project, reopen
 from support.syncserver_run import start_syncserver
-from support.uploader import device_request
+from support.uploader import DeviceClient, enroll_offline
 
 from schemas.bundle import read_header
 from schemas.forms import shipped_form
@@ -31,17 +31,12 @@ from schemas.survey.synth import synthesize
 from schemas.wire import (
     Receipt,
     UploadCreate,
-    sign_request_headers,
     verify_receipt,
 )
-from syncserver.access import devices
 from syncserver.audit.entries import decode_entry
 from syncserver.audit.log import AuditLog
 from syncserver.audit.verify import verify_log
 from syncserver.cli import main as syncserver_main
-from syncserver.forms import publish_form
-from syncserver.project import init_project, open_project
-from syncserver.project.keys import Secret
 
 FORM = shipped_form("escapee-interview")
 FAULTY_RUN = Path(__file__).resolve().parent / "faulty_run.py"
@@ -77,25 +72,18 @@ class Kit:
     verifier_key: str
     origin: str
 
-    @property
-    def secret(self) -> Secret:
-        return Secret(key_file=self.key_file.read_bytes())
-
     @classmethod
     def create(
         cls, tmp: Path, *, devices: int, bundles_per_device: int, records: int, seed: int
     ) -> Kit:
         key = tmp / "project.key"
-        key.write_bytes(os.urandom(32))
-        project = init_project(tmp / "p", Secret(key_file=key.read_bytes()), actor="cli:tester")
+        project = new_project(tmp / "p", key_file=key, publish=True, published_at=NOW)
         try:
-            publish_form(project, FORM, now=NOW, actor="cli:tester")
             rng = random.Random(seed)
             devs, bundles = [], []
             for i in range(devices):
-                dkey, req = device_request(label=f"laptop-{i}")
-                resp = devices_enroll(project, req)
-                dev = Device(resp, dkey)
+                dkey, dev_id = enroll_offline(project, label=f"laptop-{i}", now=NOW)
+                dev = Device(dev_id, dkey)
                 devs.append(dev)
                 for seq in range(1, bundles_per_device + 1):
                     recs = [
@@ -129,11 +117,6 @@ class Kit:
             bundle_id=b.bundle_id,
             sha256=b.sha256,
         )
-
-
-def devices_enroll(project, req) -> uuid.UUID:  # type: ignore[no-untyped-def]
-    resp = devices.enroll(project, req, how="file", now=NOW, actor="cli:tester")
-    return uuid.UUID(bytes=msgspec.msgpack.decode(resp.certificate.body)["device_id"])
 
 
 class Server:
@@ -248,13 +231,19 @@ class Uploader:
     on_complete: object = None
 
     async def call(
-        self, dev: Device, method: str, path: str, body: bytes = b"", **kw: object
+        self,
+        dev: Device,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        data: object = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        h = sign_request_headers(dev.key, dev.device_id, method, path, body, int(time.time()))
-        h.update(kw.pop("headers", {}))  # type: ignore[arg-type]
-        data = kw.pop("data", body)
-        async with self.session.request(method, self.base + path, data=data, headers=h) as r:
-            return r.status, dict(r.headers), await r.read()
+        """``dev`` signs and sends (the suite's device client); ``data``, if given, is
+        sent in place of ``body`` (a stream of the same bytes)."""
+        client = DeviceClient(self.session, self.base, dev.device_id, dev.key)
+        r = await client.call(method, path, body, headers, data=data if data is not None else body)
+        return r.status, dict(r.headers), await r.read()
 
     async def patch(self, b: Bundle, offset: int) -> tuple[int, dict[str, str], bytes]:
         chunk = b.data[offset : offset + self.chunk]
@@ -318,7 +307,7 @@ def part_or_blob_offset(kit: Kit, b: Bundle) -> int:
 def check_store(kit: Kit, delivered: list[Bundle], acked: dict[uuid.UUID, bytes]) -> None:
     """Exactly ``delivered`` are in the store, each once, accepted, with its records
     once and the receipt it was acknowledged with; the log verifies, also by the CLI."""
-    project = open_project(kit.root, kit.secret)
+    project = reopen(kit.root, key_file=kit.key_file)
     try:
         rows = project.store.read_sync(
             lambda c: c.execute("SELECT bundle_id, state, sha256, receipt FROM bundles").fetchall()

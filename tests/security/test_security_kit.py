@@ -8,13 +8,13 @@ import io
 from pathlib import Path
 
 from security_helpers import FORM, NAME, NARRATIVE, answers, now
+from support.uploader import enroll_file
 
 from collector import keystore
 from collector.kit import Kit
 from collector.vault import Vault
 from schemas.bundle import MemorySink, open_bundle
 from schemas.wire import FormSet, PublishedFormDoc, sign_formset
-from syncserver.access import devices
 from syncserver.project import Project
 
 PASS = "a synthetic kit passphrase"
@@ -37,9 +37,7 @@ def test_after_sealing_the_kit_holds_no_readable_answer(project: Project, tmp_pa
     home = tmp_path / "kit"
     keys = keystore.create(home, PASS, kdf=FAST)
     kit = Kit(Vault(home, keys.data_key), keys.device_key)
-    resp = devices.enroll(
-        project, kit.enrollment_request("laptop-7"), how="file", now=now(), actor="cli:tester"
-    )
+    resp = enroll_file(project, kit.enrollment_request("laptop-7"), now=now())
     kit.accept_enrollment(resp, "http://127.0.0.1:9")
     docs = project.store.read_sync(lambda tx: tx.forms.all())
     formset = FormSet(
