@@ -59,7 +59,8 @@ MIGRATIONS: list[str] = [
         created_ms  bigint NOT NULL,
         expires_ms  bigint NOT NULL,
         used_ms     bigint,
-        device_id   bytea REFERENCES devices(device_id)
+        device_id   bytea REFERENCES devices(device_id),
+        made        bigint GENERATED ALWAYS AS IDENTITY  -- ties of created_ms: SQLite's rowid
     );
 
     CREATE TABLE admin_tokens (
@@ -67,7 +68,8 @@ MIGRATIONS: list[str] = [
         role        text NOT NULL CHECK (role IN ('admin', 'manager', 'auditor')),
         label       text COLLATE "C" NOT NULL,
         created_ms  bigint NOT NULL,
-        revoked_ms  bigint
+        revoked_ms  bigint,
+        made        bigint GENERATED ALWAYS AS IDENTITY  -- ties of created_ms: SQLite's rowid
     );
     CREATE UNIQUE INDEX admin_tokens_live_label ON admin_tokens(label)
         WHERE revoked_ms IS NULL;
