@@ -55,9 +55,12 @@ class PgMeta:
         self._c = conn
 
     def schema_version(self) -> int:
-        r = self._c.execute(
-            "SELECT version FROM schema_version WHERE to_regclass('schema_version') IS NOT NULL"
-        ).fetchone()
+        # 0 for a database never migrated: PostgreSQL refuses a statement naming a table
+        # that does not exist, whatever its WHERE says, so ask whether it exists first.
+        exists = self._c.execute("SELECT to_regclass('schema_version')").fetchone()
+        if exists is None or exists[0] is None:
+            return 0
+        r = self._c.execute("SELECT version FROM schema_version").fetchone()
         return 0 if r is None else int(r[0])
 
     def project_id(self) -> uuid.UUID | None:
