@@ -31,6 +31,7 @@ __all__ = [
     "FORM",
     "NOW",
     "SECRET",
+    "init_by_cli",
     "new_project",
     "project",
     "reopen",
@@ -85,6 +86,19 @@ def new_project(
         when = published_at or datetime.datetime.now(datetime.UTC)
         publish_form(project, FORM, now=when, actor=actor)
     return project
+
+
+def init_by_cli(root: Path, key_file: Path) -> None:
+    """A project made in ``root`` as an operator makes one, ``syncserver init ROOT
+    --key-file KEY_FILE`` (run in-process; 32 random bytes written to ``key_file``), for
+    tests of the command line: its ``init`` entry names the login user, and what the
+    command prints is left for the caller's ``capsys``. Its store is the command's
+    default: ``syncserver init`` takes no store setting, so :func:`store_config` cannot
+    reach it yet."""
+    from syncserver.cli import main
+
+    key_file.write_bytes(os.urandom(32))
+    assert main(["init", str(root), "--key-file", str(key_file)]) == 0
 
 
 def reopen(root: Path, *, key_file: Path | None = None) -> Project:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
-import os
 import random
 import uuid
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.bundles import make_record, seal_for
+from support.project import init_by_cli, reopen
 from support.uploader import device_id_of, device_request
 
 from schemas.bundle import read_header
@@ -28,8 +28,7 @@ from syncserver.cli import main
 from syncserver.ingest import ingest_bundle, persist_upload
 from syncserver.ingest._prepare import Preparer
 from syncserver.ingest.uploads import UploadArea
-from syncserver.project import Project, open_project
-from syncserver.project.keys import Secret
+from syncserver.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "schemas" / "forms" / "escapee-interview.toml"
@@ -61,7 +60,7 @@ class Admin:
         return out
 
     def open(self) -> Project:
-        return open_project(self.dir, Secret(key_file=self.key.read_bytes()))
+        return reopen(self.dir, key_file=self.key)
 
     def enroll_file(self, label: str = "laptop-1") -> tuple[Ed25519PrivateKey, uuid.UUID]:
         """A device enrolled offline (`devices enroll-file`): its key and id."""
@@ -114,9 +113,7 @@ def valid_answers(seed: int = 1) -> dict[str, Any]:
 
 def make_admin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Admin:
     """A new project, made by `syncserver init DIR --key-file KEY`."""
-    key = tmp_path / "project.key"
-    key.write_bytes(os.urandom(32))
-    d = tmp_path / "proj"
-    assert main(["init", str(d), "--key-file", str(key)]) == 0
+    key, d = tmp_path / "project.key", tmp_path / "proj"
+    init_by_cli(d, key)
     capsys.readouterr()
     return Admin(d, key, capsys)

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from respondent_helpers import Env, interview
 from support.bundles import make_record, seal_for
-from support.project import NOW
+from support.project import NOW, init_by_cli, reopen
 from support.server import serve
 from support.uploader import device_id_of, device_request, enroll_offline
 
@@ -31,8 +31,7 @@ from syncserver.cli import main
 from syncserver.ingest import ingest_bundle, persist_upload
 from syncserver.ingest._prepare import Preparer
 from syncserver.ingest.uploads import UploadArea
-from syncserver.project import Project, open_project
-from syncserver.project.keys import Secret
+from syncserver.project import Project
 from syncserver.respondents import list_candidates
 
 FORM = shipped_form("escapee-interview")
@@ -66,21 +65,19 @@ async def test_every_kind_of_entry_names_who_acted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(getpass, "getuser", lambda: "amara")
-    key = tmp_path / "project.key"
-    key.write_bytes(os.urandom(32))
-    d = tmp_path / "proj"
+    key, d = tmp_path / "project.key", tmp_path / "proj"
 
     def cli(*argv: str) -> str:
         assert main([*argv, "--dir", str(d), "--key-file", str(key)]) == 0, capsys.readouterr()
         return capsys.readouterr().out
 
-    assert main(["init", str(d), "--key-file", str(key)]) == 0
+    init_by_cli(d, key)
     capsys.readouterr()
     enroll_token = cli("devices", "token", "--label", "kit 3").strip().splitlines()[0]
     admin_token = cli("tokens", "create", "--role", "admin", "--label", "ops").strip()
     cli("tokens", "create", "--role", "auditor", "--label", "temp")
     cli("forms", "publish", str(FORM_FILE))
-    project = open_project(d, Secret(key_file=key.read_bytes()))
+    project = reopen(d, key_file=key)
     try:
         # online enrollment: the token's label acted; offline: whoever ran the command
         dev_key, req = device_request(label="kit-3", token=enroll_token)

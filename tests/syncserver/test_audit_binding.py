@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from support.project import init_by_cli, reopen
 from support.uploader import device_request
 
 import syncserver.web
@@ -29,8 +30,7 @@ from syncserver.audit.log import AuditLog
 from syncserver.audit.verify import show_entries, verify_log
 from syncserver.cli import main
 from syncserver.errors import StoreError
-from syncserver.project import Project, open_project
-from syncserver.project.keys import Secret
+from syncserver.project import Project
 from syncserver.store import SqliteStore
 
 HINT = (
@@ -59,7 +59,7 @@ class Proj:
         return self.capsys.readouterr().out
 
     def open(self) -> Project:
-        return open_project(self.dir, Secret(key_file=self.key.read_bytes()))
+        return reopen(self.dir, key_file=self.key)
 
     def checkpoint(self) -> int:
         """Sign and store a checkpoint, as the server does for a receipt."""
@@ -99,10 +99,8 @@ def proj(
     monkeypatch.setattr(getpass, "getuser", lambda: "amara")
     served: list[Any] = []
     monkeypatch.setattr(syncserver.web, "serve", lambda *a, **kw: served.append(kw))
-    key = tmp_path / "project.key"
-    key.write_bytes(os.urandom(32))
-    d = tmp_path / "proj"
-    assert main(["init", str(d), "--key-file", str(key)]) == 0
+    key, d = tmp_path / "project.key", tmp_path / "proj"
+    init_by_cli(d, key)
     capsys.readouterr()
     p = Proj(d, key, uuid.UUID(int=0), capsys, served)
     p.ok("devices", "token", "--label", "kit 3")

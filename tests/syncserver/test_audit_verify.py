@@ -22,7 +22,7 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.bundles import make_record, seal_for
-from support.project import FAST_KDF, NOW, SECRET
+from support.project import NOW, new_project
 from support.uploader import enroll_offline
 
 import syncserver.audit.verify as audit_verify
@@ -40,7 +40,7 @@ from syncserver.forms import publish_form
 from syncserver.ingest import ingest_bundle, persist_upload
 from syncserver.ingest._prepare import Preparer
 from syncserver.ingest.uploads import UploadArea
-from syncserver.project import Project, init_project
+from syncserver.project import Project
 from syncserver.service import Service
 
 FORM = shipped_form("escapee-interview")
@@ -372,7 +372,7 @@ def test_checkpoint_moved_to_another_size_fails(log: Log) -> None:
 
 
 def test_key_of_another_project_fails(log: Log, tmp_path: Path) -> None:
-    other = init_project(tmp_path / "other", SECRET, kdf=FAST_KDF, actor="cli:tester")
+    other = new_project(tmp_path / "other")
     try:
         other_vkey = AuditLog(other).verifier_key
     finally:
@@ -418,7 +418,7 @@ def test_pinned_key_catches_a_store_that_was_re_keyed(log: Log) -> None:
 
 
 def test_saved_checkpoint_of_another_log_is_reported(log: Log, tmp_path: Path) -> None:
-    other = init_project(tmp_path / "other", SECRET, kdf=FAST_KDF, actor="cli:tester")
+    other = new_project(tmp_path / "other")
     try:
         _size, _root, note = AuditLog(other).checkpoint()
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from support.project import init_by_cli
 from support.uploader import device_request, enroll_offline
 
 from schemas.wire import EnrollmentResponse
@@ -16,10 +17,8 @@ from syncserver.cli import main
 
 @pytest.fixture
 def proj(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
-    key = tmp_path / "project.key"
-    key.write_bytes(os.urandom(32))
-    d = tmp_path / "proj"
-    assert main(["init", str(d), "--key-file", str(key)]) == 0
+    key, d = tmp_path / "project.key", tmp_path / "proj"
+    init_by_cli(d, key)
     out = capsys.readouterr().out
     assert "created in" in out and "key fingerprint" in out
     return d, key
@@ -118,7 +117,7 @@ def test_quarantine_release_records_review_through_the_cli(
     import random
 
     from support.bundles import make_record, seal_for
-    from support.project import NOW
+    from support.project import NOW, reopen
 
     from schemas.bundle import read_header
     from schemas.forms import shipped_form
@@ -126,12 +125,10 @@ def test_quarantine_release_records_review_through_the_cli(
     from syncserver.ingest import ingest_bundle, persist_upload
     from syncserver.ingest._prepare import Preparer
     from syncserver.ingest.uploads import UploadArea
-    from syncserver.project import open_project
-    from syncserver.project.keys import Secret
 
     d, key = proj
     form = shipped_form("escapee-interview")
-    project = open_project(d, Secret(key_file=key.read_bytes()))
+    project = reopen(d, key_file=key)
     try:
         dkey, dev = enroll_offline(project, now=NOW)
         rec = make_record(form, synthesize(form, random.Random(5), fixed={"consent": "yes"}))

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 from admin_cli_helpers import ROOT, SHIPPED, Admin, make_admin, now, valid_answers
+from support.project import reopen
 from support.syncserver_run import read_until
 
 from syncserver.access.admin_tokens import create_token
 from syncserver.audit.log import AuditLog
 from syncserver.cli import main
-from syncserver.project import open_project
-from syncserver.project.keys import Secret
 
 SYNCSERVER = [sys.executable, "-m", "syncserver.cli"]
 
@@ -207,7 +206,7 @@ def test_init_prints_the_log_key_to_pin_and_every_next_step(
     d = tmp_path / "new project"  # a space: the commands printed must quote it
     assert main(["init", str(d), "--key-file", str(key)]) == 0
     out = capsys.readouterr().out.splitlines()
-    project = open_project(d, Secret(key_file=key.read_bytes()))
+    project = reopen(d, key_file=key)
     try:
         vkey = AuditLog(project).verifier_key
     finally:

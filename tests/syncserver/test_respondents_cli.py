@@ -3,27 +3,23 @@ identity shown only on request (and logged), errors with a hint. Synthetic names
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from respondent_helpers import Env, interview
+from support.project import init_by_cli, reopen
 
 from syncserver.cli import main
-from syncserver.project import open_project
-from syncserver.project.keys import Secret
 from syncserver.respondents import load_weights
 
 
 @pytest.fixture
 def proj(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[Path, Path]]:
     """A project holding a renamed respondent (one review item) and a plain one."""
-    key = tmp_path / "project.key"
-    key.write_bytes(os.urandom(32))
-    d = tmp_path / "proj"
-    assert main(["init", str(d), "--key-file", str(key)]) == 0
-    project = open_project(d, Secret(key_file=key.read_bytes()))
+    key, d = tmp_path / "project.key", tmp_path / "proj"
+    init_by_cli(d, key)
+    project = reopen(d, key_file=key)
     try:
         env = Env.create(project)
         env.ingest([interview("독고세린", province="kaesong", born=1961, left=2003, seed=1)])
