@@ -6,9 +6,12 @@ A project
     :mod:`support.project`: :func:`~support.project.new_project` makes one (cheap KDF,
     synthetic secret or a key file, the shipped form published if asked, set up by
     ``cli:tester``), and the ``project`` fixture the whole suite uses is built on it
-    (``tests/conftest.py`` registers it). The store every test project uses is chosen
-    in one function, :func:`~support.project.store_config`. :data:`~support.project.NOW`,
+    (``tests/conftest.py`` registers it); :func:`~support.project.reopen` opens it again,
+    :func:`~support.project.init_by_cli` makes one through ``syncserver init`` for the
+    command line's own tests. The store every test project uses is chosen in one
+    function, :func:`~support.project.store_config`. :data:`~support.project.NOW`,
     :data:`~support.project.SECRET`, :data:`~support.project.FAST_KDF` live there too.
+    :mod:`support.postgres`: a PostgreSQL schema of its own for a test.
 
 What a device sends
     :mod:`support.bundles`: synthetic records (``make_record``) and the bundles an
@@ -33,6 +36,8 @@ A running server, three ways, each for a reason
     a process shows (signals, SIGKILL and restart, TLS from the command line, the
     server's own start-up and output). Each binds port 0 and reads back the port it got.
 
-``tests/syncserver/server_helpers.py`` and ``device_client.py`` are gone: these modules
-are canonical; nothing else builds projects, servers or device clients of its own.
+These modules are canonical (``tests/syncserver/server_helpers.py``, ``conftest.py`` and
+``device_client.py`` are gone). Folder helpers build on them (``adv_harness.LiveServer``,
+``fault_server.Uploader``'s retry policy, ``security_helpers.Server``); only the tests of
+``init_project``, ``open_project`` and ``syncserver init`` themselves call those directly.
 """

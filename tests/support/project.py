@@ -51,10 +51,11 @@ FORM = shipped_form("escapee-interview")
 
 def store_config(tmp_path: Path) -> Config:
     """The configuration of the store every test project uses, for a project made in
-    ``tmp_path`` (a directory of its own, so that a backend that needs a database or
-    schema per test can name one after it). Only its ``store`` is used: today the
-    embedded default, SQLite in the project directory. This is the one place to choose
-    the backend the suite runs on."""
+    ``tmp_path``. Only its ``store`` is used: today the embedded default, SQLite in the
+    project directory. This is the one place to choose the backend the suite's projects
+    run on; a backend that needs a schema per project (``support.postgres``) can make
+    one here, named after ``tmp_path`` (a directory of its own), and drop it when the
+    session ends, since the project outlives this call."""
     return Config()
 
 
@@ -71,11 +72,13 @@ def new_project(
 
     Its secret is :data:`SECRET` (a passphrase under :data:`FAST_KDF`), or with
     ``key_file`` 32 random bytes written to that file (what ``syncserver --key-file``
-    reads: for a project a child process opens). ``config`` sets everything but the
-    store, which :func:`store_config` chooses. With ``publish`` the shipped form
-    (:data:`FORM`) is published, at ``published_at`` (default: now)."""
-    store = store_config(root).store
-    config = msgspec.structs.replace(config or Config(), store=store)
+    reads: for a project a child process opens). ``config`` sets the rest; its store, if
+    left at the default, is the one :func:`store_config` chooses (a test about one
+    particular store names it). With ``publish`` the shipped form (:data:`FORM`) is
+    published, at ``published_at`` (default: now)."""
+    config = config or Config()
+    if config.store == Config().store:
+        config = msgspec.structs.replace(config, store=store_config(root).store)
     if key_file is None:
         project = init_project(root, SECRET, kdf=FAST_KDF, config=config, actor=actor)
     else:
