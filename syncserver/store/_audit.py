@@ -8,7 +8,8 @@ in :mod:`syncserver.store.sqlite`):
   transaction that makes the change they describe, with dense indexes from 0 allocated
   by the repository, and each row gets the writer's chained MAC (§14.3), computed by
   the backend with the key it was opened with (:func:`chain_mac`).
-- :class:`CheckpointsRepo` (``tx.checkpoints``): the signed checkpoints kept for auditors.
+- :class:`CheckpointsRepo` (``tx.checkpoints``): the signed checkpoints kept for auditors,
+  and the lease under which one server at a time signs them (§14.5).
 - :class:`LogSource`, the auditor's: a read-only view of a store opened from where it
   lies, with no key, that streams the log and the rows it binds in index order and in
   bounded memory for :mod:`syncserver.audit.verify` (public face:
@@ -43,6 +44,7 @@ __all__ = [
     "RawEntry",
     "RawNames",
     "RawReceipt",
+    "StoredCheckpoint",
     "StoredEntry",
     "chain_mac",
     "mac_from_marker",
@@ -141,12 +143,34 @@ class AuditRepo(Protocol):
         ...
 
 
+class StoredCheckpoint(msgspec.Struct, frozen=True):
+    """A signed checkpoint kept in the store: the note signed for a tree of ``size``."""
+
+    size: int
+    note: str
+
+
 class CheckpointsRepo(Protocol):
-    """Signed checkpoints of the log, kept for auditors (one per tree size)."""
+    """Signed checkpoints of the log, kept for auditors (one per tree size), and the
+    signing lease (docs/spec/audit-log-v1.md §14.5)."""
 
     def keep(self, size: int, note: str, at_ms: int) -> None:
         """Keep the signed ``note`` for a tree of ``size`` entries, made at ``at_ms``;
         a size already kept keeps its first note."""
+        ...
+
+    def newest(self) -> StoredCheckpoint | None:
+        """The kept checkpoint of the largest size, None when none is kept."""
+        ...
+
+    def lease(self) -> bool:
+        """Hold the log's signing lease until this transaction ends: one server at a
+        time signs checkpoints. Waits while another server's transaction holds it, and
+        raises :class:`~syncserver.errors.StoreError` (with ``retry_after``) when it does
+        not come free in time; a holder that died or stalled loses it. True once held.
+
+        False, taking nothing, on a store that one server alone writes (SQLite): that
+        server always holds the lease and signs without asking in a transaction."""
         ...
 
 

@@ -37,6 +37,7 @@ from .._audit import (
     RawEntry,
     RawNames,
     RawReceipt,
+    StoredCheckpoint,
     StoredEntry,
     chain_mac,
     mac_from_marker,
@@ -107,7 +108,8 @@ class SqliteAudit:
 
 
 class SqliteCheckpoints:
-    """``tx.checkpoints``."""
+    """``tx.checkpoints``. One server writes a SQLite store: it always holds the signing
+    lease (:meth:`lease` takes nothing)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
@@ -117,6 +119,15 @@ class SqliteCheckpoints:
             "INSERT OR IGNORE INTO checkpoints (size, note, created_ms) VALUES (?, ?, ?)",
             (size, note, at_ms),
         )
+
+    def newest(self) -> StoredCheckpoint | None:
+        row = self._c.execute(
+            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else StoredCheckpoint(int(row[0]), str(row[1]))
+
+    def lease(self) -> bool:
+        return False
 
 
 # -- the auditor's view ------------------------------------------------------------------
@@ -170,6 +181,7 @@ class SqliteLogSource:
         self._c: sqlite3.Connection | None = conn
         self._name = name
         self._tables = tables
+        self._scans = itertools.count(1)
 
     def _conn(self) -> sqlite3.Connection:
         if self._c is None:
@@ -239,10 +251,11 @@ class SqliteLogSource:
         if rank is None:
             sql = "SELECT bundle_id, receipt, NULL FROM bundles WHERE receipt IS NOT NULL"
         else:
-            conn = self._conn()
-            self._run(lambda: conn.create_function("sealsync_rank", 1, rank, deterministic=True))
+            # A function of its own per scan: one in use by a scan cannot be redefined.
+            conn, fn = self._conn(), f"sealsync_rank_{next(self._scans)}"
+            self._run(lambda: conn.create_function(fn, 1, rank, deterministic=True))
             sql = (
-                "SELECT bundle_id, receipt, sealsync_rank(receipt) AS r FROM bundles"
+                f"SELECT bundle_id, receipt, {fn}(receipt) AS r FROM bundles"
                 " WHERE receipt IS NOT NULL ORDER BY r"
             )
         for bundle_id, receipt, r in self._scan(sql, (), batch):
