@@ -16,10 +16,16 @@ import msgspec
 from ..store import RespondentState, Tx
 from ._pseudonyms import TOKEN_VERSION, StoredTokens
 
-__all__ = ["decode_tokens", "file_postings", "register"]
+__all__ = ["decode_tokens", "encode_tokens", "file_postings", "register"]
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(StoredTokens)
+
+
+def encode_tokens(tokens: StoredTokens) -> bytes:
+    """The tokens of an interview as :func:`register` files them (the same tokens, the
+    same bytes)."""
+    return _enc.encode(tokens)
 
 
 def decode_tokens(blob: bytes) -> StoredTokens:
@@ -44,7 +50,7 @@ def register(
     changed = tx.respondents.register(
         record_id,
         token_version=TOKEN_VERSION,
-        tokens=_enc.encode(tokens),
+        tokens=encode_tokens(tokens),
         postings=postings,
         state=RespondentState.PENDING if pending else RespondentState.MATCHED,
         at_ms=now_ms,

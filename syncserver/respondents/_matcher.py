@@ -11,9 +11,17 @@ state ``pending``) together with their identity answers, still in memory, and:
    the middle band for review, marks the interviews matched, and appends an audit
    entry for every link and review item.
 
-Matching is serialized per process by a lock, and the write re-reads the clusters it
-changes, so concurrent ingests never link on a stale view. Nothing here reads an
-identity answer from the store.
+Steps 2 and 3 are a *pass*. Passes run one at a time, each seeing everything the passes
+before it filed, on one server or many sharing a database: in a process, the matcher's
+lock holds through both steps; across servers, the write begins with
+:meth:`~syncserver.store.RespondentsRepo.begin_pass`, which waits for another server's
+pass to commit and tells whether one committed after the read of step 2; if one did,
+the scores are read again inside the write, under the lock (on SQLite, one process
+matches, and this never happens). The write re-reads the clusters it changes, and
+decides only for interviews still ``pending`` with the tokens of the answers in hand:
+an interview another pass matched meanwhile is matched once, and one registered again
+with other answers is left to the pass that has those. Nothing here reads an identity
+answer from the store.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from ..project import Project
 from ..store import CandidateState, LinkHow, Store, Tx
 from ._clusters import recluster
 from ._compare import STRONG_NAME_LEVELS, TF_NAME_LEVELS, Comparison, compare, match_weight
-from ._filing import decode_tokens
+from ._filing import decode_tokens, encode_tokens
 from ._identity import IdentityAnswers
 from ._pseudonyms import Probe, PseudonymKey
 from ._weights import Weights, default_weights, load_weights
@@ -56,6 +64,15 @@ class MatchReport:
     linked: int = 0  # automatic links made
     queued: int = 0  # review items opened
     review_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scores:
+    """Step 2's outcome: each probe with its candidates that scored at least the review
+    threshold, and how many pairs were compared."""
+
+    kept: list[tuple[Probe, list[Scored]]]
+    compared: int
 
 
 @cache
@@ -90,22 +107,37 @@ class Matcher:
         self, items: Sequence[tuple[uuid.UUID, IdentityAnswers]], *, now: datetime.datetime
     ) -> MatchReport:
         """Match registered interviews (record id, identity answers); see the module."""
-        report = MatchReport(interviews=len(items))
         if not items:
-            return report
+            return MatchReport()
         probes = [self.probe(rid, answers) for rid, answers in items]
         now_ms = ms(now)
         with self._lock:
-            scored = self.store.read_sync(lambda tx: self._score(tx, probes, report))
-            self.store.write_sync(lambda tx: self._decide(tx, scored, now_ms, report))
+            mark, scores = self.store.read_sync(
+                lambda tx: (tx.respondents.passes(), self._score(tx, probes))
+            )
+            report = self.store.write_sync(lambda tx: self._pass(tx, probes, mark, scores, now_ms))
+        report.interviews = len(items)
+        return report
+
+    def _pass(
+        self, tx: Tx, probes: list[Probe], mark: int, scores: _Scores, now_ms: int
+    ) -> MatchReport:
+        """Step 3, under the lock of passes. Has no effect outside ``tx``, and builds its
+        report afresh: the store may run it again (PostgreSQL retries a transaction
+        aborted for a deadlock)."""
+        if tx.respondents.begin_pass() != mark:
+            # Another server's pass committed after step 2's read: the interviews it
+            # filed were no candidates there. Score again, seeing them.
+            scores = self._score(tx, probes)
+        report = MatchReport(candidates=scores.compared)
+        self._decide(tx, scores.kept, now_ms, report)
         return report
 
     # -- step 2: candidates and scores ----------------------------------------------------
 
-    def _score(
-        self, tx: Tx, probes: list[Probe], report: MatchReport
-    ) -> list[tuple[Probe, list[Scored]]]:
+    def _score(self, tx: Tx, probes: list[Probe]) -> _Scores:
         w = self.weights
+        compared = 0
         own = tx.respondents.seqs([p.record_id for p in probes])
         postings = tx.postings.lookup(set().union(*(p.lookups for p in probes)))
         # This batch's own interviews are filed only in the write below: they find one
@@ -167,11 +199,11 @@ class Matcher:
                     demo_count=demo,
                     surname_share=p.surname_share,
                 )
-                report.candidates += 1
+                compared += 1
                 if score >= w.thresholds.review:
                     kept.append(Scored(record_id, score, c))
             out.append((p, kept))
-        return out
+        return _Scores(out, compared)
 
     # -- step 3: decisions ----------------------------------------------------------------
 
@@ -183,11 +215,17 @@ class Matcher:
         report: MatchReport,
     ) -> None:
         w = self.weights
-        tx.postings.file([probe.record_id for probe, _ in scored])
+        ids = [probe.record_id for probe, _ in scored]
+        # The interviews to decide for, their rows held until this pass commits.
+        waiting = tx.respondents.waiting(ids, hold=True)
+        tx.postings.file(ids)
         for probe, kept in scored:
             me = probe.record_id
-            if tx.respondents.cluster_of(me) is None:
-                continue  # not registered (the record was never merged): nothing to do
+            if waiting.get(me) != encode_tokens(probe.tokens):
+                # Not registered (the record was never merged), matched already (by a
+                # pass of another server), or registered again with other answers (the
+                # pass that has them matches it): nothing to do with these answers.
+                continue
             by_cluster: dict[uuid.UUID, list[Scored]] = {}
             fresh = tx.respondents.clusters_of([s.record_id for s in kept])
             for s in kept:

@@ -99,14 +99,23 @@ def match_pending(
     actor: str,
     progress: Progress | None = None,
 ) -> MatchReport:
-    """Match every respondent left ``pending`` (e.g. by a crash before matching)."""
+    """Match every respondent left ``pending`` (e.g. by a crash before matching). A batch
+    is read again before it is decrypted: what another server matched meanwhile (its
+    matcher had the answers in memory) is neither decrypted nor matched again."""
     pending = project.store.read_sync(lambda tx: tx.respondents.pending())
     total = MatchReport()
     if not pending:
         return total
     _key_use(project, "match interviews left pending", len(pending), now, actor)
     for i in range(0, len(pending), BATCH):
-        part = matcher.match(identities(project, pending[i : i + BATCH]), now=now)
+        batch = pending[i : i + BATCH]
+
+        def waiting(tx: Tx, batch: list[uuid.UUID] = batch) -> dict[uuid.UUID, bytes]:
+            return tx.respondents.waiting(batch)
+
+        still = project.store.read_sync(waiting)
+        todo = [r for r in batch if r in still]
+        part = matcher.match(identities(project, todo), now=now)
         _add(total, part)
         if progress is not None:
             progress(min(i + BATCH, len(pending)), len(pending))

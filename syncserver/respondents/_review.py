@@ -6,6 +6,11 @@ decides each: :func:`link` (same person: their clusters merge) or :func:`mark_di
 an interview out of its cluster and records that it is not the others. Nothing is ever
 deleted: a removed link keeps its row with who removed it and when, and every decision
 is an audit entry. :func:`respondent` shows a cluster with its whole history.
+
+Each decision is one write that first takes the store's lock on clusters
+(:meth:`~syncserver.store.RespondentsRepo.lock_clusters`, which matching passes take
+too): two managers on two servers deciding on one pair at once are served one after
+the other, and the second sees the first's outcome (e.g. "already one respondent").
 """
 
 from __future__ import annotations
@@ -122,6 +127,7 @@ def link(
     at = ms(now)
 
     def tx(tx: Tx) -> uuid.UUID:
+        tx.respondents.lock_clusters()  # one decision at a time, on any server
         ca = _cluster(tx, a)
         cb = _cluster(tx, b)
         if ca == cb:
@@ -180,6 +186,7 @@ def mark_distinct(
     at = ms(now)
 
     def tx(tx: Tx) -> None:
+        tx.respondents.lock_clusters()
         ca = _cluster(tx, a)
         cb = _cluster(tx, b)
         if ca == cb:
@@ -211,6 +218,7 @@ def unlink(
     at = ms(now)
 
     def tx(tx: Tx) -> tuple[uuid.UUID, uuid.UUID]:
+        tx.respondents.lock_clusters()
         old = _cluster(tx, record)
         links = tx.links.in_force(record)
         if not links:
