@@ -219,9 +219,12 @@ class Service:
         receipt = sign_receipt(body, self.project.identity.signing)
         raw = msgspec.msgpack.encode(receipt)
 
-        def tx(tx: Tx) -> None:  # what a receipt proves is kept with it
-            store_checkpoint(tx, size_, note)
-            tx.bundles.set_receipt(bundle_id, raw)
+        def tx(tx: Tx) -> bytes:  # what a receipt proves is kept with it
+            kept = tx.bundles.keep_receipt(bundle_id, raw)
+            if kept == raw:
+                store_checkpoint(tx, size_, note)
+            return kept
 
-        self.project.store.write_sync(tx)
-        return receipt
+        # One receipt per bundle: another server that signed one first has it kept.
+        kept = self.project.store.write_sync(tx)
+        return receipt if kept == raw else msgspec.msgpack.decode(kept, type=Receipt)

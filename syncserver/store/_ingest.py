@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import msgspec
@@ -156,7 +156,12 @@ class Quarantined(msgspec.Struct, frozen=True):
 
 
 class UploadsRepo(Protocol):
-    """Uploads announced by devices (docs/spec/api-v1.md §4)."""
+    """Uploads announced by devices (docs/spec/api-v1.md §4).
+
+    Several servers may share the store: what is read and then written on that basis
+    must be made atomic by the method that writes (:meth:`announce` inserts only what
+    is not there, :meth:`forget` deletes only what is still open), or serialised with
+    :meth:`lock_device`."""
 
     def get(self, bundle_id: uuid.UUID) -> Upload | None:
         """The upload announced for ``bundle_id``, if any."""
@@ -168,8 +173,20 @@ class UploadsRepo(Protocol):
 
     def announce(
         self, bundle_id: uuid.UUID, device_id: uuid.UUID, size: int, sha256: bytes, at_ms: int
-    ) -> None:
-        """A new upload (the caller checked that ``bundle_id`` is not taken)."""
+    ) -> bool:
+        """A new upload, unless ``bundle_id`` was announced already (by anyone, on any
+        server: the upload announced first stays, unchanged); whether it is new. An
+        announcement another transaction made and has not committed is waited for: when
+        this answers False, :meth:`get` in the same transaction reads the upload."""
+        ...
+
+    def lock_device(self, device_id: uuid.UUID) -> None:
+        """Serialise the announcements of one device, until this transaction ends:
+        another transaction that locks the same device's uploads waits, and then reads
+        what this one wrote. Take it before counting the device's open uploads against
+        a cap and announcing one, so that the cap holds across servers. (PostgreSQL: an
+        advisory transaction lock, apart from the device's row, which merges lock;
+        SQLite, with one writer, needs none.)"""
         ...
 
     def complete(self, bundle_id: uuid.UUID, at_ms: int) -> None:
@@ -191,6 +208,14 @@ class BundlesRepo(Protocol):
 
     def get(self, bundle_id: uuid.UUID) -> Bundle | None: ...
 
+    def lock(self, bundle_id: uuid.UUID) -> None:
+        """Serialise the transactions that persist ``bundle_id``, until this one ends:
+        another transaction that locks the same id waits, and then reads what this one
+        wrote. Take it before :meth:`get` when a missing bundle will be added, so that
+        two servers completing one upload add it (and log it) once. (PostgreSQL: an
+        advisory transaction lock; SQLite, with one writer, needs none.)"""
+        ...
+
     def add(
         self,
         bundle_id: uuid.UUID,
@@ -201,12 +226,23 @@ class BundlesRepo(Protocol):
         received_ms: int,
         audit_index: int,
     ) -> None:
-        """A bundle just persisted, in state ``stored``."""
+        """A bundle just persisted, in state ``stored`` (its id is new: see :meth:`lock`)."""
         ...
 
     def set_state(self, bundle_id: uuid.UUID, state: BundleState) -> None: ...
 
-    def set_receipt(self, bundle_id: uuid.UUID, receipt: bytes) -> None: ...
+    def settle(self, bundle_id: uuid.UUID, state: BundleState) -> bool:
+        """A ``stored`` bundle becomes ``state`` (accepted or quarantined), if it is
+        still stored; whether it moved. Of two transactions settling one bundle, the
+        second waits for the first to end and then answers False (the first one's
+        outcome stands): ingest does its work only when this answers True."""
+        ...
+
+    def keep_receipt(self, bundle_id: uuid.UUID, receipt: bytes) -> bytes:
+        """Keep ``receipt`` as the bundle's receipt, unless it has one already; the
+        receipt kept. A bundle has one receipt: when two servers sign one at once, the
+        one committed first is kept, and the other answers it too."""
+        ...
 
     def in_state(self, state: BundleState) -> list[uuid.UUID]:
         """The ids of the bundles in ``state``, in id order."""
@@ -217,6 +253,16 @@ class RecordsRepo(Protocol):
     """Every stored version of every record. A record's versions are told apart by
     (version, SHA-256): the same version may be stored twice, with other content, as a
     conflict."""
+
+    def lock(self, record_ids: Iterable[uuid.UUID]) -> None:
+        """Serialise the transactions that merge versions of these records, until this
+        one ends: another transaction that locks one of them waits, and then reads what
+        this one wrote. Take every lock a transaction needs in one call, before the
+        first :meth:`versions` (the locks are taken in one order, so that two merges of
+        overlapping records cannot deadlock), and before the transaction's first audit
+        entry (which serialises appenders until they commit). (PostgreSQL: advisory
+        transaction locks; SQLite, with one writer, needs none.)"""
+        ...
 
     def versions(self, record_id: uuid.UUID) -> list[RecordKey]:
         """The versions stored for ``record_id`` (any status, no order)."""
@@ -259,7 +305,8 @@ class RecordsRepo(Protocol):
 
     def resolve_conflict(self, record_id: uuid.UUID, keep_sha256: bytes) -> None:
         """The record's conflicting versions become history, and the content
-        ``keep_sha256`` of the record becomes current."""
+        ``keep_sha256`` of the record becomes current (under the record's :meth:`lock`,
+        which this takes: a merge of the record waits for it, or it for the merge)."""
         ...
 
     def set_review(self, record_id: uuid.UUID, state: ReviewState) -> bool:
@@ -300,7 +347,9 @@ class QuarantineRepo(Protocol):
         problems: bytes | None = None,
     ) -> int:
         """A new item (a whole bundle, or one record of it); its id. Ids are allocated
-        here, in increasing order."""
+        here, unique and increasing in the order they are allocated (with several
+        writers, not necessarily in commit order, and with gaps where a transaction
+        rolled back)."""
         ...
 
     def get(self, item_id: int) -> Quarantined | None: ...
@@ -309,4 +358,8 @@ class QuarantineRepo(Protocol):
         """The items not released (or every item), by id."""
         ...
 
-    def release(self, item_id: int, at_ms: int) -> None: ...
+    def release(self, item_id: int, at_ms: int) -> bool:
+        """Release an item not released yet; False (and nothing changed) if it is
+        unknown or was released already, by this or another server's transaction (the
+        second of two releases at once waits for the first, then answers False)."""
+        ...

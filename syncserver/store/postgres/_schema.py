@@ -122,8 +122,9 @@ MIGRATIONS: list[str] = [
         arrival       bigint GENERATED ALWAYS AS IDENTITY,
         PRIMARY KEY (record_id, version, sha256)
     );
-    CREATE INDEX records_form ON records(form_id, form_version, status);
-    CREATE INDEX records_arrival ON records(arrival);
+    -- An export walks a form version's current records in arrival order, no sort
+    -- (SQLite's records_form has the rowid at its end).
+    CREATE INDEX records_form ON records(form_id, form_version, status, arrival);
 
     CREATE TABLE quarantine (
         id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -5,13 +5,17 @@ Ids are 16-byte blobs. Arrival order of records is SQLite's ``rowid`` (records a
 ever inserted, so it grows with every insert); quarantine ids are the table's
 ``INTEGER PRIMARY KEY``, allocated by SQLite as the largest so far + 1 (nothing is
 deleted from that table, so they only grow). A backend without a rowid needs an
-arrival column of its own (a sequence)."""
+arrival column of its own (a sequence).
+
+SQLite has one writer, and every write transaction is serialised: the repositories'
+``lock`` methods have nothing to do here, and a check followed by a write in one
+transaction is atomic already."""
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .._ingest import (
@@ -59,12 +63,16 @@ class SqliteUploads:
 
     def announce(
         self, bundle_id: uuid.UUID, device_id: uuid.UUID, size: int, sha256: bytes, at_ms: int
-    ) -> None:
-        self._c.execute(
+    ) -> bool:
+        cur = self._c.execute(
             "INSERT INTO uploads (bundle_id, device_id, size, sha256, created_ms)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (bundle_id) DO NOTHING",
             (bundle_id.bytes, device_id.bytes, size, sha256, at_ms),
         )
+        return cur.rowcount > 0
+
+    def lock_device(self, device_id: uuid.UUID) -> None:
+        pass  # one writer
 
     def complete(self, bundle_id: uuid.UUID, at_ms: int) -> None:
         self._c.execute(
@@ -112,6 +120,9 @@ class SqliteBundles:
             audit_index=idx,
         )
 
+    def lock(self, bundle_id: uuid.UUID) -> None:
+        pass  # one writer
+
     def add(
         self,
         bundle_id: uuid.UUID,
@@ -141,10 +152,20 @@ class SqliteBundles:
             "UPDATE bundles SET state = ? WHERE bundle_id = ?", (state.value, bundle_id.bytes)
         )
 
-    def set_receipt(self, bundle_id: uuid.UUID, receipt: bytes) -> None:
-        self._c.execute(
-            "UPDATE bundles SET receipt = ? WHERE bundle_id = ?", (receipt, bundle_id.bytes)
+    def settle(self, bundle_id: uuid.UUID, state: BundleState) -> bool:
+        cur = self._c.execute(
+            "UPDATE bundles SET state = ? WHERE bundle_id = ? AND state = ?",
+            (state.value, bundle_id.bytes, BundleState.STORED.value),
         )
+        return cur.rowcount > 0
+
+    def keep_receipt(self, bundle_id: uuid.UUID, receipt: bytes) -> bytes:
+        b = bundle_id.bytes
+        self._c.execute(
+            "UPDATE bundles SET receipt = ? WHERE bundle_id = ? AND receipt IS NULL", (receipt, b)
+        )
+        row = self._c.execute("SELECT receipt FROM bundles WHERE bundle_id = ?", (b,)).fetchone()
+        return receipt if row is None or row[0] is None else bytes(row[0])
 
     def in_state(self, state: BundleState) -> list[uuid.UUID]:
         rows = self._c.execute(
@@ -156,6 +177,9 @@ class SqliteBundles:
 class SqliteRecords:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
+
+    def lock(self, record_ids: Iterable[uuid.UUID]) -> None:
+        pass  # one writer
 
     def versions(self, record_id: uuid.UUID) -> list[RecordKey]:
         rows = self._c.execute(
@@ -377,8 +401,12 @@ class SqliteQuarantine:
         rows = self._c.execute(self._COLUMNS + where + " ORDER BY id").fetchall()
         return [_quarantined(r) for r in rows]
 
-    def release(self, item_id: int, at_ms: int) -> None:
-        self._c.execute("UPDATE quarantine SET released_ms = ? WHERE id = ?", (at_ms, item_id))
+    def release(self, item_id: int, at_ms: int) -> bool:
+        cur = self._c.execute(
+            "UPDATE quarantine SET released_ms = ? WHERE id = ? AND released_ms IS NULL",
+            (at_ms, item_id),
+        )
+        return cur.rowcount > 0
 
 
 def _quarantined(row: Any) -> Quarantined:
