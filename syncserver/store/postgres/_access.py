@@ -23,7 +23,14 @@ against another server's transaction (``READ COMMITTED``, as the store runs writ
   two servers doing it at once change it once.
 
 Lists are ordered as SQLite orders them; where SQLite breaks a tie by ``rowid`` (the
-order rows were made), these tables have an identity column ``made``.
+order rows were made), these tables have an identity column ``made`` (a copy from SQLite
+keeps the order by adding the rows in the order ``all()`` lists them).
+
+Locks these writes take, and in which order, for whoever combines them: enrolling takes
+the enrollment token's row (``use``), then the audit log's head (the entry); revoking
+takes the device's or the admin token's row, then the head; the merge of a bundle takes
+its device's row (``get_locked``) before the head. The head always comes last, so these
+never wait for each other in a cycle.
 """
 
 from __future__ import annotations
@@ -97,7 +104,12 @@ class PgDevices:
     def next_serial(self) -> int:
         """From the sequence ``device_serials``: unique across servers without a lock;
         a serial taken by a transaction that rolls back is not given again (a gap). Only
-        in a write transaction (PostgreSQL refuses ``nextval`` in a read-only one)."""
+        in a write transaction (PostgreSQL refuses ``nextval`` in a read-only one).
+
+        Rows added with serials of their own (a SQLite store copied in) leave the
+        sequence behind them: the copy must then move it past them
+        (``setval('device_serials', MAX(serial))``), or the next enrollment breaks the
+        unique serial (a StoreError, nothing enrolled twice)."""
         r = self._c.execute("SELECT nextval('device_serials')").fetchone()
         assert r is not None
         return int(r[0])

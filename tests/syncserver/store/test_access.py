@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
 import pytest
 from support.postgres import fresh_schema
 
@@ -119,6 +120,29 @@ def test_a_rolled_back_enrollment_leaves_no_device(store: Store) -> None:
         store.write_sync(fails)
     assert store.read_sync(lambda tx: tx.devices.all()) == []
     assert _enroll(store).serial == (1 if _sqlite(store) else 2)
+
+
+@pytest.mark.postgres
+def test_serials_copied_in_must_move_the_sequence_past_them() -> None:
+    """A device added with a serial of its own (a SQLite store copied in) leaves the
+    sequence behind: the next enrollment is refused (nothing enrolled twice) until the
+    copy moves it on, as PgDevices.next_serial says."""
+    import psycopg
+
+    with fresh_schema() as url:
+        s = open_store(url, Path("."), audit_key=AUDIT_KEY)
+        try:
+            copied = msgspec.structs.replace(
+                _device(1), device_id=uuid.UUID(int=1001), public_key=b"c" * 32
+            )
+            assert s.write_sync(lambda tx: tx.devices.add(copied))
+            with pytest.raises(StoreError):
+                _enroll(s)
+            with psycopg.connect(url, autocommit=True) as pg:
+                pg.execute("SELECT setval('device_serials', (SELECT MAX(serial) FROM devices))")
+            assert _enroll(s).serial == 2
+        finally:
+            s.close()
 
 
 def test_a_device_is_found_by_its_key(store: Store) -> None:
