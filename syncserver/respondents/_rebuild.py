@@ -47,6 +47,13 @@ def identities(
     """The identity answers of the current version of each record (the newest received
     if it has none, e.g. in a conflict). Records that no longer exist are skipped. The
     caller logs the key use."""
+    return [(v.record_id, who) for v, who in _decrypted(project, record_ids)]
+
+
+def _decrypted(
+    project: Project, record_ids: Iterable[uuid.UUID]
+) -> list[tuple[StoredRecord, IdentityAnswers]]:
+    """:func:`identities`, with the version each record's answers were read from."""
     wanted = list(record_ids)
     found = project.store.read_sync(lambda tx: _standing(tx, wanted))
     roles: dict[tuple[str, int], dict[str, str]] = {}
@@ -58,21 +65,28 @@ def identities(
         secret: dict[str, Any] = open_sealed(
             project.identity.store_key, v.record_id, v.version, v.sha256, v.sealed
         )
-        out.append((v.record_id, identity_answers(roles[key], secret)))
+        out.append((v, identity_answers(roles[key], secret)))
     return out
 
 
+def _standing_version(tx: Tx, record_id: uuid.UUID) -> StoredRecord | None:
+    """The version that stands for a record: its current one, else the newest received
+    that is not superseded; None if it has none."""
+    versions = [v for v in tx.records.history(record_id) if v.status != RecordStatus.SUPERSEDED]
+    if not versions:
+        return None
+    return max(versions, key=lambda v: (v.status == RecordStatus.CURRENT, v.received_ms))
+
+
 def _standing(tx: Tx, record_ids: list[uuid.UUID]) -> list[tuple[StoredRecord, bytes]]:
-    """The version that stands for each record (its current one, else the newest
-    received that is not superseded) with its form's document; records with none are
-    left out."""
+    """The version that stands for each record with its form's document; records with
+    none are left out."""
     out = []
     documents: dict[tuple[str, int], bytes | None] = {}
     for rid in record_ids:
-        versions = [v for v in tx.records.history(rid) if v.status != RecordStatus.SUPERSEDED]
-        if not versions:
+        v = _standing_version(tx, rid)
+        if v is None:
             continue
-        v = max(versions, key=lambda v: (v.status == RecordStatus.CURRENT, v.received_ms))
         key = (v.form_id, v.form_version)
         if key not in documents:
             form = tx.forms.get(*key)
@@ -133,7 +147,12 @@ def rebuild(
 ) -> MatchReport:
     """File (again) the tokens of every current record that has no respondent row or
     tokens of an older version, or of every record with ``everything``, and match those
-    whose tokens changed. Links and review decisions are kept."""
+    whose tokens changed. Links and review decisions are kept.
+
+    The tokens are filed only while the version they were decrypted from still stands,
+    checked in the write under the records' locks (those ingest merges under): a version
+    merged meanwhile, on this server or another, keeps the tokens its ingest filed, and a
+    record left unfiled is found by the next rebuild."""
     at = ms(now)
     todo = project.store.read_sync(
         lambda tx: tx.respondents.needing_tokens(TOKEN_VERSION, everything=everything)
@@ -143,18 +162,22 @@ def rebuild(
         return total
     _key_use(project, "file respondent tokens again", len(todo), now, actor)
     for i in range(0, len(todo), BATCH):
-        found = identities(project, todo[i : i + BATCH])
-        filed = [(rid, who, *stored_tokens(matcher.key, who)) for rid, who in found]
+        found = _decrypted(project, todo[i : i + BATCH])
+        filed = [(v, *stored_tokens(matcher.key, who)) for v, who in found]
 
         def tx(tx: Tx, filed: list[Any] = filed) -> list[int]:
-            return [
-                n
-                for n, (rid, _, tokens, postings) in enumerate(filed)
-                if register(tx, rid, tokens, postings, now_ms=at)
-            ]
+            tx.records.lock(v.record_id for v, _, _ in filed)
+            changed = []
+            for n, (v, tokens, postings) in enumerate(filed):
+                now_v = _standing_version(tx, v.record_id)
+                if now_v is None or (now_v.version, now_v.sha256) != (v.version, v.sha256):
+                    continue  # another version stands now: not these answers'
+                if register(tx, v.record_id, tokens, postings, now_ms=at):
+                    changed.append(n)
+            return changed
 
         changed = project.store.write_sync(tx)
-        _add(total, matcher.match([found[n] for n in changed], now=now))
+        _add(total, matcher.match([(found[n][0].record_id, found[n][1]) for n in changed], now=now))
         if progress is not None:
             progress(min(i + BATCH, len(todo)), len(todo))
     return total

@@ -1,7 +1,8 @@
 """Matching done once (issue 12, "several servers"): the matcher decides only for the
-interviews still waiting with the answers it holds, and on PostgreSQL two matchers, each
-with a store of its own (as two ``syncserver run`` processes have), pass one after the
-other on one schema. Every identity is synthetic; no project, only a bare store."""
+interviews still waiting with the answers it holds, a rebuild files tokens only for the
+version it decrypted, and on PostgreSQL two matchers, each with a store of its own (as
+two ``syncserver run`` processes have), pass one after the other on one schema. Every
+identity is synthetic."""
 
 from __future__ import annotations
 
@@ -13,19 +14,27 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from respondent_helpers import FORM, Env, interview
+from support.bundles import make_record
 from support.postgres import fresh_schema
+from support.project import NOW as PROJECT_NOW
 
 from syncserver._time import ms
 from syncserver.audit.entries import AuditEntry, decode_entry
 from syncserver.errors import ReviewConflict
+from syncserver.project import Project
 from syncserver.respondents import (
     IdentityAnswers,
     Matcher,
     PseudonymKey,
+    identities,
     link,
+    rebuild,
     register,
     stored_tokens,
 )
+from syncserver.respondents import _rebuild as rebuild_module
+from syncserver.respondents._filing import encode_tokens
 from syncserver.store import Store, Tx, open_store
 
 T = TypeVar("T")
@@ -156,6 +165,35 @@ def test_answers_registered_again_are_matched_by_the_pass_that_has_them(store: S
     assert (again.linked, again.queued) == (0, 0)
     assert len(_entries(store, "link")) == 1
     assert len(store.read_sync(lambda tx: tx.links.touching([x]))) == 1
+
+
+def test_a_version_merged_while_a_rebuild_decrypts_keeps_its_tokens(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = Env.create(project)
+    a = interview("독고세린", seed=1)
+    b = interview("남궁하윤", born=1990, seed=2)
+    env.ingest([a, b])
+    corrected = {**b.answers, "respondent_name": "독고세린", "birth_year": 1984}
+    decrypted = rebuild_module._decrypted
+
+    def meanwhile(project: Project, record_ids: Any) -> Any:
+        found = decrypted(project, record_ids)
+        # a corrected version of b arrives (on this server or another) before the
+        # rebuild files what it decrypted: version 1's answers
+        env.ingest([make_record(FORM, corrected, record_id=b.record_id, version=2)])
+        return found
+
+    monkeypatch.setattr(rebuild_module, "_decrypted", meanwhile)
+    matcher = Matcher.for_project(project)
+    report = rebuild(project, matcher, now=PROJECT_NOW, everything=True, actor="cli:tester")
+    assert report.interviews == 0  # a's tokens unchanged, b's left as version 2 filed them
+    ((_, who),) = identities(project, [b.record_id])  # version 2's answers
+    store = project.store
+    seq = store.read_sync(lambda tx: tx.respondents.seqs([b.record_id]))[b.record_id]
+    row = store.read_sync(lambda tx: tx.respondents.interviews([seq]))[seq]
+    assert row.tokens == encode_tokens(stored_tokens(matcher.key, who)[0])
+    assert env.cluster(a) == env.cluster(b)  # version 2 is a's respondent
 
 
 # -- several servers on PostgreSQL --------------------------------------------------------
