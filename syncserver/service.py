@@ -1,8 +1,9 @@
 """The running service: what the HTTP handlers call (docs/spec/api-v1.md §4–§5).
 
-:class:`Service` holds the project, the upload area, the ingest workers and the audit
-log, and turns a completed upload into a receipt: persist durably, ingest, then sign a
-receipt that proves the ``upload`` entry is in the log. Opening and validating bundles
+:class:`Service` holds the project, its blob store (uploads in progress and received
+bundles: ``area``), the ingest workers and the audit log, and turns a completed upload
+into a receipt: persist durably, ingest, then sign a receipt that proves the ``upload``
+entry is in the log. Opening and validating bundles
 run in worker processes (``_prepare``), other blocking steps in threads; the store
 serializes writes in its own writer thread.
 """
@@ -24,7 +25,6 @@ from ._time import now as _utcnow
 from .audit.log import AuditLog, store_checkpoint
 from .errors import NotFound, RateLimited, StoreError, TooLarge, UploadConflict
 from .ingest import IngestReport, ingest_bundle, persist_upload, pool_for_project, recover
-from .ingest.uploads import UploadArea
 from .project import Project
 from .respondents import Matcher, MatchWorker, match_pending
 from .store import Tx, Upload
@@ -39,7 +39,7 @@ class Service:
         self, project: Project, *, clock: Callable[[], datetime.datetime] | None = None
     ) -> None:
         self.project = project
-        self.area = UploadArea(project.config.root)
+        self.area = project.blobs
         self.preparers = pool_for_project(project)
         self.log = AuditLog(project)
         self.matcher = Matcher.for_project(project)
@@ -73,11 +73,8 @@ class Service:
         rows = self.project.store.read_sync(lambda tx: tx.uploads.open_before(cutoff_ms))
         stale = []
         for bundle_id in rows:
-            try:  # the last byte received counts as activity
-                touched_ms = self.area.part(bundle_id).stat().st_mtime * 1000
-            except FileNotFoundError:
-                touched_ms = 0
-            if touched_ms < cutoff_ms:
+            touched_ms = self.area.touched_ms(bundle_id)  # the last byte received counts
+            if touched_ms is None or touched_ms < cutoff_ms:
                 stale.append(bundle_id)
         if not stale:
             return 0
@@ -128,7 +125,7 @@ class Service:
                 "this bundle id is already taken by other bytes",
                 hint="a bundle id is used once; seal the records again into a new bundle",
             )
-        return self._state(row), False
+        return await self._state(row), False
 
     async def upload(self, device_id: uuid.UUID, bundle_id: uuid.UUID) -> Upload:
         """The upload ``bundle_id`` of ``device_id`` (another device's is not found)."""
@@ -139,11 +136,14 @@ class Service:
 
     async def upload_state(self, device_id: uuid.UUID, bundle_id: uuid.UUID) -> UploadState:
         """Where the upload stands: the offset to resume from, and whether it is complete."""
-        return self._state(await self.upload(device_id, bundle_id))
+        return await self._state(await self.upload(device_id, bundle_id))
 
-    def _state(self, row: Upload) -> UploadState:
+    async def _state(self, row: Upload) -> UploadState:
         done = row.completed_ms is not None
-        offset = row.size if done else self.area.held(row.bundle_id, row.size, row.sha256)
+        if done:
+            offset = row.size
+        else:  # the blob store may be a database: not in the event loop
+            offset = await asyncio.to_thread(self.area.held, row.bundle_id, row.size, row.sha256)
         return UploadState(bundle_id=row.bundle_id, size=row.size, offset=offset, complete=done)
 
     async def append(self, row: Upload, offset: int, data: bytes) -> int:

@@ -133,12 +133,11 @@ def _quarantine_show(args: argparse.Namespace) -> int:
 
 def _quarantine_release(args: argparse.Namespace) -> int:
     from ..ingest import Preparer
-    from ..ingest.uploads import UploadArea
     from ..records.review import list_quarantine, release
 
     with opened(args) as project:
-        area, preparer = UploadArea(project.config.root), Preparer.for_project(project)
-        r = release(project, area, preparer, args.id, actor=cli_actor(), now=now())
+        preparer = Preparer.for_project(project)
+        r = release(project, project.blobs, preparer, args.id, actor=cli_actor(), now=now())
         again = [q.id for q in list_quarantine(project) if q.bundle_id == r.bundle_id]
     if r.state == "quarantined":  # the whole bundle, again
         print(

@@ -10,7 +10,8 @@ write transaction) stays in the server process with its single writer.
 The server runs preparers in a pool of processes (``[server] ingest_processes``), so that
 ingest uses every core instead of one interpreter's lock. A worker reads the store only,
 through a store of its own that it never opens for writing (read transactions only), and
-writes nothing: attachments are verified and left inside the sealed bundle
+the stored bundles through a blob store of its own, opened read-only; it writes nothing:
+attachments are verified and left inside the sealed bundle
 (:mod:`syncserver.records.attachments`). The keys reach the workers through the process
 pool's pipes, never through the file system.
 """
@@ -18,18 +19,16 @@ pool's pipes, never through the file system.
 from __future__ import annotations
 
 import concurrent.futures
-import errno
 import multiprocessing
 import os
 import re
 import resource
-import stat
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -51,6 +50,7 @@ from ..respondents import (
     stored_tokens,
 )
 from ..store import Store, open_store
+from ..store.blobs import BlobRef, Blobs, BlobUnreadable, open_blobs
 
 __all__ = [
     "BadRecord",
@@ -126,15 +126,22 @@ class _Compiled:
 
 class Preparer:
     """Opens and validates stored bundles of one project. Thread-safe. It reads devices
-    and published forms from ``store`` (read transactions only), and never writes."""
+    and published forms from ``store`` (read transactions only), the bundles from
+    ``blobs``, and never writes."""
 
     def __init__(
-        self, recipient_private: bytes, store_key: bytes, store: Store, project_id: bytes
+        self,
+        recipient_private: bytes,
+        store_key: bytes,
+        store: Store,
+        project_id: bytes,
+        blobs: Blobs,
     ) -> None:
         self._recipient = RecipientKey(X25519PrivateKey.from_private_bytes(recipient_private))
         self._store_key = store_key
         self._tokens = PseudonymKey(store_key)
         self._store = store
+        self._blobs = blobs
         self._project_id = uuid.UUID(bytes=project_id)
         self._forms: dict[tuple[str, int], _Compiled] = {}
         self._lock = threading.Lock()
@@ -144,9 +151,10 @@ class Preparer:
 
     @classmethod
     def for_project(cls, project: Project) -> Preparer:
-        """A preparer for ``project``, running in the calling thread, on its store."""
+        """A preparer for ``project``, running in the calling thread, on its store and
+        its blobs."""
         recipient_private, store_key, _url, _root, project_id = _args(project)
-        return cls(recipient_private, store_key, project.store, project_id)
+        return cls(recipient_private, store_key, project.store, project_id, project.blobs)
 
     def _device_key(self, device_id: uuid.UUID) -> Ed25519PublicKey | None:
         device = self._store.read_sync(lambda tx: tx.devices.get(device_id))
@@ -169,12 +177,13 @@ class Preparer:
 
     def prepare(
         self,
-        blob: Path,
+        blob: BlobRef,
         *,
         bundle_id: uuid.UUID | None = None,
         device_id: uuid.UUID | None = None,
     ) -> Prepared:
-        """Open the bundle stored at ``blob`` and validate its records, one at a time.
+        """Open the stored bundle ``blob`` (as :meth:`Blobs.blob` names it) and validate
+        its records, one at a time.
 
         The header must name this project (and ``bundle_id``, when given) before any key
         is used; with ``device_id`` (the device that uploaded it) the bundle must be
@@ -187,7 +196,7 @@ class Preparer:
 
         records = _Records(self)
         try:
-            with _open_blob(blob) as f:
+            with self._blobs.open(blob) as f:
                 # Attachments: hashes verified, bytes discarded (the bundle keeps them).
                 opened = open_bundle(
                     f,
@@ -205,7 +214,7 @@ class Preparer:
                         f" device that uploaded it ({device_id})"
                     )
             return Prepared(reason=f"bundle could not be opened: {e.reason.value}")
-        except _Unreadable as e:
+        except BlobUnreadable as e:
             return Prepared(reason=e.reason)
         m = opened.manifest
         return Prepared(
@@ -315,27 +324,6 @@ def _more(n: int) -> Problem:
     return Problem(path="$", code="more_problems", message=f"{n} more problems not listed")
 
 
-class _Unreadable(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _open_blob(blob: Path) -> BinaryIO:
-    """The stored bundle, read-only; never through a link, only a regular file."""
-    try:
-        fd = os.open(blob, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise _Unreadable(f"the stored bundle is missing ({blob.name} in blobs/)") from None
-    except OSError as e:
-        why = "it is a link" if e.errno == errno.ELOOP else e.strerror
-        raise _Unreadable(f"the stored bundle cannot be read ({why})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise _Unreadable("the stored bundle is not a regular file")
-    return os.fdopen(fd, "rb")
-
-
 # -- worker processes ----------------------------------------------------------------------
 
 _WORKER: Preparer | None = None
@@ -356,10 +344,11 @@ class WorkerDied(Exception):
 def worker_preparer(
     recipient_private: bytes, store_key: bytes, url: str, root: str, project_id: bytes
 ) -> Preparer:
-    """A preparer made from :func:`_args` in a process of its own, with a store of its
-    own, opened read-only (it writes nothing)."""
+    """A preparer made from :func:`_args` in a process of its own, with a store and a
+    blob store of its own, opened read-only (it writes nothing)."""
     store = open_store(url, Path(root), readonly=True)
-    return Preparer(recipient_private, store_key, store, project_id)
+    blobs = open_blobs(url, Path(root), readonly=True)
+    return Preparer(recipient_private, store_key, store, project_id, blobs)
 
 
 def _init_worker(*args: Any) -> None:
@@ -393,10 +382,10 @@ def _exit_with_parent(parent: int, every: float = 0.5) -> None:
 
 
 def _prepare_in_worker(
-    blob: str, bundle_id: uuid.UUID | None, device_id: uuid.UUID | None
+    blob: BlobRef, bundle_id: uuid.UUID | None, device_id: uuid.UUID | None
 ) -> Prepared:
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER.prepare(Path(blob), bundle_id=bundle_id, device_id=device_id)
+    return _WORKER.prepare(blob, bundle_id=bundle_id, device_id=device_id)
 
 
 class PreparerPool:
@@ -441,14 +430,14 @@ class PreparerPool:
 
     def prepare(
         self,
-        blob: Path,
+        blob: BlobRef,
         *,
         bundle_id: uuid.UUID | None = None,
         device_id: uuid.UUID | None = None,
     ) -> Prepared:
         if self._processes == 0:
             return self._inline.prepare(blob, bundle_id=bundle_id, device_id=device_id)
-        args = (str(blob), bundle_id, device_id)
+        args = (blob, bundle_id, device_id)
         executor = self._executor()
         try:
             return executor.submit(_prepare_in_worker, *args).result()

@@ -44,8 +44,8 @@ from ..errors import StoreError
 from ..project import Project
 from ..respondents import IdentityAnswers, Matcher, register
 from ..store import Bundle, BundleState, Device, RecordStatus, Tx
+from ..store.blobs import BlobRef, Blobs
 from ._prepare import BadRecord, Prepared, PreparedRecord, WorkerDied
-from .uploads import UploadArea
 
 __all__ = ["IngestReport", "Preparing", "ingest_bundle", "persist_upload", "recover"]
 
@@ -69,7 +69,7 @@ class IngestReport:
 
 def persist_upload(
     project: Project,
-    area: UploadArea,
+    area: Blobs,
     bundle_id: uuid.UUID,
     uploader: uuid.UUID,
     size: int,
@@ -80,17 +80,15 @@ def persist_upload(
     """Step 1: make the bundle durable and log it; return the ``upload`` entry's index.
 
     The bytes are always the upload's own, checked against its announced size and
-    SHA-256 (:meth:`UploadArea.finish`); a blob already stored counts only when it is
-    this bundle's (:meth:`UploadArea.holds`). Idempotent: a bundle already persisted
+    SHA-256 (:meth:`~syncserver.store.blobs.Blobs.finish`); a blob already stored
+    counts only when it is this bundle's (:meth:`~syncserver.store.blobs.Blobs.holds`).
+    Idempotent: a bundle already persisted
     returns its existing entry index.
     """
     existing = project.store.read_sync(lambda tx: tx.bundles.get(bundle_id))
     if existing is not None:
         return _upload_index(existing)
-    if area.holds(bundle_id, size, sha256):
-        area.discard(bundle_id)  # moved by a complete that did not finish
-    else:
-        area.finish(bundle_id, size, sha256)
+    area.finish(bundle_id, size, sha256)  # done already by a complete that did not finish
 
     at = ms(now)
 
@@ -135,7 +133,7 @@ def _upload_index(bundle: Bundle) -> int:
 
 def ingest_bundle(
     project: Project,
-    area: UploadArea,
+    area: Blobs,
     preparer: Preparing,
     bundle_id: uuid.UUID,
     *,
@@ -373,7 +371,7 @@ def _quarantine_bundle(
 
 def recover(
     project: Project,
-    area: UploadArea,
+    area: Blobs,
     preparer: Preparing,
     *,
     now: datetime.datetime,
@@ -400,7 +398,7 @@ class Preparing(Protocol):
 
     def prepare(
         self,
-        blob: Path,
+        blob: BlobRef,
         *,
         bundle_id: uuid.UUID | None = None,
         device_id: uuid.UUID | None = None,

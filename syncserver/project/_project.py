@@ -4,6 +4,10 @@ DIR/sealsync.toml     configuration (no secrets)
 DIR/identity.sealed   the project's private keys, encrypted
 DIR/store.db          the SQLite store (WAL)
 DIR/blobs/            raw bundles, content-addressed
+DIR/uploads/          uploads in progress
+
+(With ``[store] url = "postgresql://…"`` the store, the bundles and the uploads are all in
+the database: :attr:`Project.blobs`.)
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .._time import ms, now
 from ..audit.entries import AuditEntry, append, mac_key
 from ..errors import ProjectExists, ProjectMissing
 from ..store import Store, Tx, open_store
+from ..store.blobs import Blobs, open_blobs
 from .config import CONFIG_NAME, Config, load_config, render_config
 from .keys import KdfParams, ProjectIdentity, Secret, load_identity, save_identity
 
@@ -39,7 +45,17 @@ class Project:
     def log_origin(self) -> str:
         return f"sealsync/{self.project_id}"
 
+    @cached_property
+    def blobs(self) -> Blobs:
+        """Uploads in progress and received bundles, where ``[store] url`` keeps them
+        (``DIR/uploads`` and ``DIR/blobs`` beside SQLite; the PostgreSQL database);
+        opened on first use, closed with the project."""
+        return open_blobs(self.config.store.url, self.config.root)
+
     def close(self) -> None:
+        blobs = self.__dict__.pop("blobs", None)
+        if blobs is not None:
+            blobs.close()
         self.store.close()
 
 

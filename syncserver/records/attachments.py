@@ -1,7 +1,8 @@
 """Attachments (recordings, scans) stay inside their sealed bundles on the server.
 
 Ingest verifies every attachment's hash while it opens a bundle and keeps nothing: the
-bundle itself, encrypted to the project key, is the only copy in ``DIR/blobs/``. A data
+bundle itself, encrypted to the project key, is the only copy, in the project's blob
+store (``DIR/blobs/``, or the PostgreSQL database). A data
 manager who needs one takes it out with :func:`extract_attachment` (``syncserver
 attachments get``), which needs the project secret, writes a new private file and
 appends a ``key_use`` audit entry, as showing sensitive answers does.
@@ -25,9 +26,9 @@ from schemas.errors import BundleInvalid
 from .._time import now as _now
 from ..audit.entries import log_key_use
 from ..errors import StoreError, SyncServerError
-from ..ingest.uploads import UploadArea
 from ..project import Project
 from ..store import Device, RecordSource, Tx
+from ..store.blobs import BlobUnreadable
 
 __all__ = ["AttachmentNotFound", "extract_attachment", "leftover_plaintext"]
 
@@ -104,16 +105,20 @@ def extract_attachment(
         raise StoreError(f"the device of record {record_id} is not in the store")
     device = source.device_id
     device_key = Ed25519PublicKey.from_public_bytes(sealer.public_key)
-    blob = UploadArea(project.config.root).blob(source.bundle_sha256)
+    blobs = project.blobs
     sink = _OneSink(record_id, name, out)
     try:
-        with blob.open("rb") as f:
+        with blobs.open(blobs.blob(source.bundle_sha256)) as f:
             open_bundle(
                 f,
                 recipient=project.identity.recipient,
                 device_keys=lambda d: device_key if d == device else None,
                 sink=sink,
             )
+    except BlobUnreadable as e:
+        raise SyncServerError(
+            e.reason, hint="run `syncserver audit verify`; restore the blob store from a backup"
+        ) from None
     except BundleInvalid:
         raise SyncServerError(
             "the stored bundle no longer opens",

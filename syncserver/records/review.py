@@ -23,9 +23,9 @@ from .._time import now as _now
 from ..audit.entries import AuditEntry, append, log_key_use
 from ..errors import NotFound, UploadConflict
 from ..ingest import IngestReport, Preparing, ingest_bundle
-from ..ingest.uploads import UploadArea
 from ..project import Project
 from ..store import BundleState, RecordStatus, ReviewState, Tx
+from ..store.blobs import Blobs
 from .sensitive import join, open_sealed
 
 __all__ = [
@@ -74,7 +74,7 @@ def list_quarantine(project: Project, *, include_released: bool = False) -> list
 
 def release(
     project: Project,
-    area: UploadArea,
+    area: Blobs,
     preparer: Preparing,
     item_id: int,
     *,

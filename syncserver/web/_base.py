@@ -44,7 +44,7 @@ from ..errors import (
     StorageFull,
     SyncServerError,
 )
-from ..ingest.uploads import UploadArea
+from ..ingest.uploads import Blobs
 from ..project import Project
 from ..service import Service
 
@@ -68,7 +68,7 @@ log = logging.getLogger("syncserver")
 Clock = Callable[[], datetime.datetime]
 PROJECT = web.AppKey("project", Project)
 SERVICE = web.AppKey("service", Service)
-AREA = web.AppKey("area", UploadArea)
+AREA = web.AppKey("area", Blobs)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 

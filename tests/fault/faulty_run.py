@@ -73,7 +73,8 @@ def _sqlite_full() -> sqlite3.OperationalError:
 
 
 class _FillingOs:
-    """``os`` for :mod:`syncserver.ingest.uploads`, whose writes spend :func:`_budget`."""
+    """``os`` for the local blob store (:mod:`syncserver.store.blobs._local`: the upload
+    area), whose writes spend :func:`_budget`."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
@@ -113,7 +114,7 @@ class _FillingConnection(Connection):
 
 
 def _install() -> None:
-    import syncserver.ingest.uploads as uploads
+    import syncserver.store.blobs._local as uploads
     import syncserver.service as service
     import syncserver.store.sqlite._store as store
 
