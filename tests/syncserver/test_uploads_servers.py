@@ -155,3 +155,31 @@ def test_expiry_removes_the_bytes_whichever_server_took_them(servers: Servers) -
     with pytest.raises(NotFound):
         asyncio.run(servers.a.upload_state(dev, up.bundle_id))
     assert servers.projects[0].blobs.touched_ms(up.bundle_id) is None
+
+
+def test_a_bundle_missing_from_the_database_is_quarantined_with_its_reason(
+    servers: Servers,
+) -> None:
+    """As with a blob missing from DIR/blobs (test_ingest_hardening.py): the bundle is
+    quarantined with a reason a person can read, and the other bundles go on."""
+    import psycopg
+
+    from syncserver.ingest import Preparer, persist_upload, recover
+
+    project = servers.projects[1]
+    gone, kept = servers.bundle(), servers.bundle()
+    for up, data in (gone, kept):
+        asyncio.run(servers.a.announce(servers.device, up, now=NOW))
+        project.blobs.append(up.bundle_id, 0, data, up.size)
+        persist_upload(
+            project, project.blobs, up.bundle_id, servers.device, up.size, up.sha256, now=NOW
+        )
+    url = project.config.store.url
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("DELETE FROM blob_chunks WHERE sha256 = %s", (gone[0].sha256,))
+    reports = recover(project, project.blobs, Preparer.for_project(project), now=NOW)
+    by_id = {r.bundle_id: r for r in reports}
+    assert by_id[gone[0].bundle_id].reasons == [
+        f"the stored bundle is missing ({gone[0].sha256.hex()} in blob_chunks)"
+    ]
+    assert by_id[kept[0].bundle_id].state is BundleState.ACCEPTED
