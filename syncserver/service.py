@@ -95,7 +95,12 @@ class Service:
         self, device_id: uuid.UUID, up: UploadCreate, *, now: datetime.datetime
     ) -> tuple[UploadState, bool]:
         """Announce an upload (or find the one announced before): its state, and whether
-        it is new. The same bundle id with other bytes, or another device's, is 409."""
+        it is new. The same bundle id with other bytes, or another device's, is 409.
+
+        The cap on a device's open uploads holds across servers: its announcements are
+        looked up, counted and made under the device's upload lock, one at a time. An id
+        another device's announcement took meanwhile (on another server) is found, not
+        announced twice."""
         limits = self.project.config.limits
         if up.size > limits.max_bundle_bytes:
             raise TooLarge(
@@ -105,16 +110,26 @@ class Service:
         at = ms(now)
 
         def tx(tx: Tx) -> Upload | None:
+            tx.uploads.lock_device(device_id)
             row = tx.uploads.get(up.bundle_id)
-            if row is None:
-                n = tx.uploads.open_count(device_id)
-                if n >= limits.open_uploads_per_device:
-                    raise RateLimited(
-                        f"this device has {n} uploads announced and not completed",
-                        hint="complete (or wait for) the uploads already started, then try again",
-                        retry_after=60,
-                    )
-                tx.uploads.announce(up.bundle_id, device_id, up.size, up.sha256, at)
+            if row is not None:
+                return row
+            n = tx.uploads.open_count(device_id)
+            if n >= limits.open_uploads_per_device:
+                raise RateLimited(
+                    f"this device has {n} uploads announced and not completed",
+                    hint="complete (or wait for) the uploads already started, then try again",
+                    retry_after=60,
+                )
+            if tx.uploads.announce(up.bundle_id, device_id, up.size, up.sha256, at):
+                return None
+            row = tx.uploads.get(up.bundle_id)  # another device's, committed meanwhile
+            if row is None:  # and expired since (days old): the device asks again
+                raise StoreError(
+                    "the upload changed while it was announced",
+                    hint="announce it again",
+                    retry_after=1,
+                )
             return row
 
         row = await self.project.store.write(tx)

@@ -26,6 +26,12 @@
 
 A crash anywhere after step 1 is recovered at start-up by :func:`recover`, which re-runs
 steps 2-4 for every bundle still in state ``stored``: the merge is idempotent.
+
+Several servers may share one store (PostgreSQL) and ingest one bundle at once (a
+device retrying on another server, a server recovering what another one is ingesting):
+step 1 adds the bundle and its ``upload`` entry once, and steps 2-4 settle it once
+(accepted or quarantined, by whichever transaction moves it out of ``stored`` first; the
+others change nothing). Each transaction reads what it decides on under its locks.
 """
 
 from __future__ import annotations
@@ -83,7 +89,9 @@ def persist_upload(
     SHA-256 (:meth:`~syncserver.store.blobs.Blobs.finish`); a blob already stored
     counts only when it is this bundle's (:meth:`~syncserver.store.blobs.Blobs.holds`).
     Idempotent: a bundle already persisted
-    returns its existing entry index.
+    returns its existing entry index, also when another server persisted it meanwhile
+    (the transaction holds the bundle id's lock before it looks: one ``bundles`` row and
+    one ``upload`` entry, whichever server completes first).
     """
     existing = project.store.read_sync(lambda tx: tx.bundles.get(bundle_id))
     if existing is not None:
@@ -93,6 +101,7 @@ def persist_upload(
     at = ms(now)
 
     def tx(tx: Tx) -> int:
+        tx.bundles.lock(bundle_id)
         row = tx.bundles.get(bundle_id)
         if row is not None:
             return _upload_index(row)
@@ -194,7 +203,6 @@ def ingest_bundle(
     except Exception as e:
         report = IngestReport(bundle_id)  # nothing of the failed merge was kept
         return _quarantine_bundle(project, bundle_id, _failure("merging", e), now, report)
-    report.state = BundleState.ACCEPTED
     if match:
         matcher.match(report.pending, now=now)
         report.pending = []
@@ -209,11 +217,16 @@ def _merge_bundle(
     now: datetime.datetime,
     report: IngestReport,
 ) -> None:
-    """Step 4, in one transaction."""
-    dev = project.store.read_sync(lambda tx: tx.devices.get(device_id))
-    if dev is None:  # devices are never deleted: read a moment ago
-        raise LookupError(f"device {device_id} is no longer in the store")
-    last_seq, last_bundle = dev.last_seq, dev.last_bundle
+    """Step 4, in one transaction; ``report.state`` says how the bundle ended.
+
+    Several servers may ingest one bundle at once (a device that retried its
+    ``complete`` on another server, a server recovering at start-up what another one
+    is ingesting): the transaction first moves the bundle from ``stored`` to
+    ``accepted``, which only one of them can do (the others wait for it, then find it
+    settled, and change nothing). Every decision is made from what the transaction
+    reads under its locks, taken in this order: the bundle's row, the device's row (its
+    bundle chain, read and advanced), the records of the bundle (their versions), and
+    last the audit log's head (taken by the first entry, held until commit)."""
     valid, bad = prepared.valid, prepared.bad
     at = ms(now)
 
@@ -222,6 +235,15 @@ def _merge_bundle(
         report.superseded = report.conflicts = 0
         report.reasons.clear()
         report.pending.clear()  # a retried transaction starts again
+        if not tx.bundles.settle(bundle_id, BundleState.ACCEPTED):
+            report.state = _state(tx, bundle_id)  # another server ingested it
+            return
+        report.state = BundleState.ACCEPTED
+        dev = tx.devices.get_locked(device_id)
+        if dev is None:  # devices are never deleted: read a moment ago
+            raise LookupError(f"device {device_id} is no longer in the store")
+        last_seq, last_bundle = dev.last_seq, dev.last_bundle
+        tx.records.lock(v.record_id for v in valid)
         for b in bad:
             _quarantine_record(tx, bundle_id, b, at)
             report.quarantined += 1
@@ -249,7 +271,6 @@ def _merge_bundle(
                     detail={"version": v.version, "bundle": str(bundle_id)},
                 ),
             )
-        tx.bundles.set_state(bundle_id, BundleState.ACCEPTED)
         gap = prepared.device_seq != last_seq + 1 or (
             last_bundle is not None and prepared.prev_bundle_sha256 != last_bundle
         )
@@ -272,6 +293,14 @@ def _merge_bundle(
         )
 
     project.store.write_sync(tx)
+
+
+def _state(tx: Tx, bundle_id: uuid.UUID) -> BundleState:
+    """The state of a bundle another transaction settled (bundles are never deleted)."""
+    bundle = tx.bundles.get(bundle_id)
+    if bundle is None:
+        raise StoreError(f"bundle {bundle_id} is no longer in the store")
+    return bundle.state
 
 
 def _quarantine_record(tx: Tx, bundle_id: uuid.UUID, b: BadRecord, at: int) -> None:
@@ -356,16 +385,20 @@ def _quarantine_bundle(
     now: datetime.datetime,
     report: IngestReport,
 ) -> IngestReport:
+    """Quarantine a stored bundle, unless another server settled it meanwhile (then
+    nothing changes, and the report says the state it found)."""
     at = ms(now)
 
-    def tx(tx: Tx) -> None:
+    def tx(tx: Tx) -> BundleState:
+        if not tx.bundles.settle(bundle_id, BundleState.QUARANTINED):
+            return _state(tx, bundle_id)
         tx.quarantine.add(bundle_id, reason, at)
-        tx.bundles.set_state(bundle_id, BundleState.QUARANTINED)
         append(tx, AuditEntry(kind="quarantine", at_ms=at, actor="system", subject=str(bundle_id)))
+        return BundleState.QUARANTINED
 
-    project.store.write_sync(tx)
-    report.state = BundleState.QUARANTINED
-    report.reasons.append(reason)
+    report.state = project.store.write_sync(tx)
+    if report.state is BundleState.QUARANTINED:
+        report.reasons.append(reason)
     return report
 
 
