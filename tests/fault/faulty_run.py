@@ -114,8 +114,8 @@ class _FillingConnection(Connection):
 
 
 def _install() -> None:
-    import syncserver.store.blobs._local as uploads
     import syncserver.service as service
+    import syncserver.store.blobs._local as uploads
     import syncserver.store.sqlite._store as store
 
     uploads.os = _FillingOs()  # type: ignore[assignment]
